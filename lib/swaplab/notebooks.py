@@ -1,0 +1,71 @@
+"""Run the numbered notebooks headless with papermill (used by the tests and the demo).
+
+``run_notebook("02_align", {"PROJECT": "demo", ...}, out_dir)`` executes
+``notebooks/02_align.ipynb`` with its working directory set to ``notebooks/``
+(as in Jupyter, so the notebooks' relative defaults such as ``DATA_DIR="../data"``
+mean the same thing) and writes the executed copy to ``out_dir``. A failing cell
+raises ``NotebookError`` naming the notebook, the cell and the error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from .paths import repo_root
+
+ORDER = ("01_collect", "02_align", "03_train", "04_swap", "05_evaluate")
+
+
+class NotebookError(RuntimeError):
+    """A notebook cell raised; the message holds the notebook path and the cell's error."""
+
+
+def notebook_path(name: str) -> Path:
+    path = Path(name)
+    if path.suffix != ".ipynb":
+        matches = sorted((repo_root() / "notebooks").glob(f"{name}*.ipynb"))
+        if len(matches) != 1:
+            raise FileNotFoundError(f"notebook {name!r} not found in {repo_root() / 'notebooks'}: use one of {', '.join(ORDER)}")
+        path = matches[0]
+    if not path.exists():
+        raise FileNotFoundError(f"notebook {path} does not exist")
+    return path
+
+
+def run_notebook(
+    name: str,
+    parameters: dict | None = None,
+    out_dir: str | Path | None = None,
+    timeout: int | None = 3600,
+    log_output: bool = False,
+) -> Path:
+    """Execute a notebook with ``parameters`` injected; return the executed copy's path."""
+    import papermill as pm
+
+    src = notebook_path(name)
+    out_dir = Path(out_dir) if out_dir else Path(os.environ.get("TMPDIR", "/tmp")) / "swaplab-runs"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / src.name
+    t0 = time.time()
+    try:
+        pm.execute_notebook(
+            str(src), str(out), parameters=parameters or {}, cwd=str(src.parent),
+            kernel_name="python3", progress_bar=False, log_output=log_output,
+            execution_timeout=timeout, request_save_on_cell_execute=False,
+        )
+    except pm.PapermillExecutionError as e:
+        raise NotebookError(f"{src.name} failed in cell {e.exec_count} after {time.time() - t0:.0f}s: {e.ename}: {e.evalue} (executed copy: {out})") from None
+    return out
+
+
+def notebook_parameters(name: str) -> dict[str, str]:
+    """The ``parameters`` cell of a notebook as {NAME: source line}, for docs and checks."""
+    nb = json.loads(notebook_path(name).read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"{name} has {len(cells)} cells tagged 'parameters' (want exactly 1)")
+    src = "".join(cells[0]["source"])
+    return {line.split(":")[0].split("=")[0].strip(): line for line in src.splitlines() if line and line[0].isupper()}
