@@ -1,0 +1,45 @@
+# SwapLab: `make demo` and `make test` set everything up on first use.
+# An active virtualenv or conda env is used as it is; otherwise .venv/ is created.
+SHELL := /bin/bash
+PYTHON_BOOT ?= python3
+ifneq ($(strip $(VIRTUAL_ENV)$(CONDA_PREFIX)),)
+  PY := python
+  STAMP := .setup-done-env
+else
+  PY := .venv/bin/python
+  STAMP := .venv/.setup-done
+endif
+# The offline mirror of the pinned models and samples (used when present; see README).
+export SWAPLAB_MIRROR ?= $(if $(wildcard ../shared/SHA256SUMS),$(abspath ../shared),)
+
+.PHONY: setup demo test test-fast bench lint clean-demo
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ ! -x "$(PY)" ] && [ "$(PY)" = ".venv/bin/python" ]; then $(PYTHON_BOOT) -m venv .venv; fi
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e ".[eval,dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (swaplab)" >/dev/null
+	@touch $@
+
+demo: setup  ## collect -> align -> train -> swap -> evaluate on the bundled samples (about 30 min on 2 CPU cores)
+	$(PY) -m swaplab.demo $(DEMO_ARGS)
+
+test: setup  ## unit tests of lib/ plus every notebook through papermill
+	$(PY) -m pytest
+
+test-fast: setup  ## unit tests only (seconds to a few minutes)
+	$(PY) -m pytest -m "not notebook"
+
+bench: setup  ## speed figures: extraction, training, conversion
+	$(PY) benchmarks/extract.py
+	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/input_pipeline.py
+	$(PY) benchmarks/convert_speed.py
+
+lint: setup
+	$(PY) -m ruff check lib tests benchmarks
+
+clean-demo:
+	rm -rf data/demo weights/demo runs/demo
