@@ -192,12 +192,12 @@ def fetch_all(prefix: str, **kwargs) -> list[Path]:
 
 
 def credits(paths_or_keys) -> list[str]:
-    """Distinct attribution lines for the assets among ``paths_or_keys`` (unknown files are ignored)."""
+    """Distinct attribution lines for the assets among ``paths_or_keys`` (paths ending in a manifest key; others are ignored)."""
     out: list[str] = []
     for p in paths_or_keys:
         p = str(p).replace(os.sep, "/")
         for key, asset in MANIFEST.items():
-            if p.endswith(key) or p.endswith("/" + asset.name) or p == asset.name:
+            if p.endswith(key):
                 if asset.credit not in out:
                     out.append(asset.credit)
                 break

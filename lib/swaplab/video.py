@@ -70,7 +70,7 @@ class Frame:
 # ---------------------------------------------------------------- probing
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
 
 
@@ -80,7 +80,7 @@ def probe(path: str | Path) -> VideoInfo:
     if not path.exists():
         raise VideoError(f"{path} does not exist: check the path (relative paths start from the notebook's folder)")
     if path.is_dir():
-        files = _image_files(path)
+        files = image_files(path)
         if not files:
             raise VideoError(f"{path} holds no images ({', '.join(IMAGE_EXTS)}): add images or point to a video file")
         h, w = _read_image(files[0]).shape[:2]
@@ -274,7 +274,7 @@ class FrameReader:
     def _images(self, stop: threading.Event) -> Iterator[Frame]:
         import cv2
 
-        files = [self.info.path] if self.info.codec == "image" else _image_files(self.info.path)
+        files = [self.info.path] if self.info.codec == "image" else image_files(self.info.path)
         first = int(round(self.start * self.info.fps))
         last = len(files) if self.duration is None else min(len(files), first + int(round(self.duration * self.info.fps)))
         for idx in range(first, last, self.every):

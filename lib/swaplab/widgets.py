@@ -1,0 +1,171 @@
+"""Optional ipywidgets controls: knobs over notebook parameters, and a webcam recorder.
+
+Both are shown only when a notebook's ``INTERACTIVE`` is true; a headless
+(papermill) run never builds or waits on them. IPython and ipywidgets are
+imported inside the functions, so ``import swaplab.widgets`` works without them.
+
+``parameter_controls(globals(), {"SEED": (0, 100), "LINK": None})`` binds one
+widget per parameter: moving it assigns the new value to that variable, and the
+cells run after it read the new value.
+
+``webcam_recorder(...)`` records a clip from the webcam and adds it to the
+person's sources through ``swaplab.collect.add_recording`` (the same checks and
+manifest as every other source). In Colab the browser records (getUserMedia +
+MediaRecorder, via ``google.colab.output.eval_js``); in local Jupyter OpenCV
+reads camera 0 on the kernel's machine. Neither path can run without a camera
+and a browser, so the tests only build the widget.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def parameter_controls(namespace: dict, spec: dict[str, Any]):
+    """An ``ipywidgets.VBox`` with one control per name in ``spec``, writing back into ``namespace``.
+
+    ``spec[NAME]`` says how to show ``namespace[NAME]``: ``None`` picks from the
+    value's type (bool -> checkbox, int/float -> number box, str -> text box,
+    list of str -> one entry per line); a ``(min, max)`` or ``(min, max, step)``
+    tuple -> slider; a list of choices -> dropdown.
+    """
+    import ipywidgets as w
+
+    rows = []
+    for name, how in spec.items():
+        if name not in namespace:
+            raise KeyError(f"parameter_controls: {name} is not defined; run the parameters cell first")
+        rows.append(_control(w, namespace, name, how))
+    return w.VBox(rows)
+
+
+def _control(w, namespace: dict, name: str, how):
+    value = namespace[name]
+    from_widget = _same  # most widgets hold the parameter's own type
+    if isinstance(how, tuple):
+        step = how[2] if len(how) > 2 else (1 if isinstance(value, int) else (how[1] - how[0]) / 100)
+        slider = w.IntSlider if isinstance(value, int) and not isinstance(value, bool) else w.FloatSlider
+        widget = slider(value=value, min=how[0], max=how[1], step=step)
+    elif isinstance(how, list):
+        widget = w.Dropdown(options=how, value=value)
+    elif isinstance(value, bool):
+        widget = w.Checkbox(value=value, indent=False)
+    elif isinstance(value, int):
+        widget = w.IntText(value=value)
+    elif isinstance(value, float):
+        widget = w.FloatText(value=value)
+    elif isinstance(value, list):
+        widget = w.Textarea(value="\n".join(map(str, value)), rows=min(8, len(value) + 1))
+        from_widget = _lines
+    else:
+        widget = w.Text(value=str(value))
+    widget.description = name
+    widget.style = {"description_width": "initial"}
+
+    def on_change(change):
+        namespace[name] = from_widget(change["new"])
+
+    widget.observe(on_change, names="value")
+    return widget
+
+
+def _same(value):
+    return value
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def webcam_recorder(data_dir: str | Path, project: str, person: str, seconds: float = 5.0, consent_note: str = ""):
+    """A record button: capture ``seconds`` of webcam video and add it as a source of ``person``."""
+    import ipywidgets as w
+
+    from . import collect, paths
+
+    paths.sources_dir(data_dir, project, person)  # a bad PERSON fails now, not after recording
+    length = w.FloatSlider(value=seconds, min=1, max=60, step=1, description="seconds")
+    button = w.Button(description="Record", icon="video-camera", button_style="danger")
+    out = w.Output()
+
+    def on_click(_):
+        button.disabled = True
+        with out:
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    print(f"recording {length.value:.0f} s ...")
+                    clip = record_clip(Path(tmp), length.value)
+                    entry = collect.add_recording(data_dir, project, person, clip, consent_note)
+                print(f"added {entry['file']} ({entry['duration']:.1f} s, {entry['resolution']})")
+            except Exception as e:  # noqa: BLE001 - a widget callback has no caller to raise to; show it
+                print(f"recording failed: {e}")
+            finally:
+                button.disabled = False
+
+    button.on_click(on_click)
+    return w.VBox([w.HBox([length, button]), out])
+
+
+def record_clip(folder: Path, seconds: float) -> Path:
+    """Record ``seconds`` from the webcam into ``folder``; returns the clip (WebM in Colab, mp4 locally)."""
+    if "google.colab" in sys.modules:
+        return _record_colab(folder, seconds)
+    return _record_local(folder, seconds)
+
+
+# Runs in the browser: record the camera (and microphone if allowed) and hand the
+# WebM back base64-encoded, the only way eval_js can return bytes.
+_COLAB_JS = """
+async function swaplabRecord(ms) {
+  const stream = await navigator.mediaDevices.getUserMedia({video: true, audio: true});
+  const preview = document.createElement('video');
+  preview.srcObject = stream; preview.muted = true; preview.width = 320;
+  document.body.appendChild(preview); await preview.play();
+  const rec = new MediaRecorder(stream), chunks = [];
+  rec.ondataavailable = e => chunks.push(e.data);
+  const stopped = new Promise(r => rec.onstop = r);
+  rec.start(); await new Promise(r => setTimeout(r, ms)); rec.stop(); await stopped;
+  stream.getTracks().forEach(t => t.stop()); preview.remove();
+  const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+  let s = ''; for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+  return btoa(s);
+}
+"""
+
+
+def _record_colab(folder: Path, seconds: float) -> Path:
+    from google.colab.output import eval_js
+
+    data = eval_js(_COLAB_JS + f"swaplabRecord({int(seconds * 1000)})", timeout_sec=seconds + 60)
+    clip = folder / "webcam.webm"
+    clip.write_bytes(base64.b64decode(data))
+    return clip
+
+
+def _record_local(folder: Path, seconds: float) -> Path:
+    """Camera 0 of the kernel's machine through OpenCV (no sound), written with ``swaplab.video.VideoWriter``."""
+    import cv2
+
+    from .video import VideoWriter
+
+    cap = cv2.VideoCapture(0)
+    if not cap.isOpened():
+        raise RuntimeError("no webcam found (OpenCV camera 0): connect one, or add a recorded file to SOURCES")
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0  # many drivers report 0
+    clip = folder / "webcam.mp4"
+    try:
+        with VideoWriter(clip, fps) as writer:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                ok, bgr = cap.read()
+                if not ok:
+                    raise RuntimeError("the webcam stopped sending frames")
+                writer.write(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    finally:
+        cap.release()
+    return clip
