@@ -13,14 +13,6 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 KEY = "samples/grid/s2/pwij3p.mpg"  # a small clip (about 0.5 MB)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _mirror():
-    """Tests read the sample files from ../shared unless SWAPLAB_MIRROR already points somewhere."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SWAPLAB_MIRROR", str(assets.mirror_dir() or SHARED))
-        yield
-
-
 @pytest.fixture
 def tmp_mirror(tmp_path, monkeypatch):
     """A mirror holding only KEY, copied from the shared one."""

@@ -16,13 +16,6 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 S2 = ["samples/grid/s2/id2_vcd_swwp2s.mpg", "samples/grid/s2/pwij3p.mpg"]
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _mirror():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SWAPLAB_MIRROR", str(assets.mirror_dir() or SHARED))
-        yield
-
-
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory) -> Path:
     """A folder with the two s2 clips (3 s, 25 fps, 360x288, audio), as a user's own files would be."""

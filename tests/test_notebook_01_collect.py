@@ -11,13 +11,6 @@ from swaplab.notebooks import run_notebook
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _mirror():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SWAPLAB_MIRROR", str(assets.mirror_dir() or SHARED))
-        yield
-
-
 @pytest.mark.notebook
 def test_01_collect_on_s1_samples(tmp_path):
     data = tmp_path / "data"

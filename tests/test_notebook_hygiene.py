@@ -49,8 +49,8 @@ def test_nbstripout_keeps_tags():
     root = Path(__file__).resolve().parents[1]
     attrs = (root / ".gitattributes").read_text()
     assert "*.ipynb filter=nbstripout" in attrs
-    from nbstripout import strip_output
     import nbformat
+    from nbstripout import strip_output
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("X: int = 1  # x", metadata={"tags": ["parameters"]}, outputs=[nbformat.v4.new_output("stream", text="hi")])])
     stripped = strip_output(nb, keep_output=False, keep_count=False, keep_id=True)

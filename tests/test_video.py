@@ -11,13 +11,6 @@ from swaplab import SYNTHETIC_TAG, assets, video
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _mirror():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SWAPLAB_MIRROR", str(assets.mirror_dir() or SHARED))
-        yield
-
-
 @pytest.fixture(scope="module")
 def mpg(tmp_path_factory) -> Path:
     """A GRID clip: 75 frames, 360x288, 25 fps, mp2 audio."""
