@@ -28,7 +28,10 @@ from typing import Iterator
 
 import numpy as np
 
+from .io import make_readable
+
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+_DAMAGE = re.compile(r"error|corrupt|concealing|invalid|missing", re.I)
 FOLDER_FPS = 25.0  # frames of an image folder are given this rate, so times and ranges mean something
 
 
@@ -324,7 +327,8 @@ class FrameReader:
                 proc.kill()
             proc.wait()
             err_t.join(timeout=5)
-        self.errors = len(err_lines)
+        # ffmpeg writes several lines per damaged frame; count the lines that report damage.
+        self.errors = sum(bool(_DAMAGE.search(line)) for line in err_lines)
         if i == 0 and not stop.is_set():
             raise VideoError(f"{self.info.path}: no frame could be decoded ({' '.join(err_lines[-2:])[-160:] or 'empty range'}); check the file and the time range")
 
@@ -442,6 +446,7 @@ class VideoWriter:
         rc = self._proc.wait()
         if self._error is not None or rc != 0:
             self._fail()
+        make_readable(self._tmp)
         os.replace(self._tmp, self.path)
         self._proc = None
         return self.path

@@ -1,0 +1,448 @@
+"""A person's face set: aligned crops plus ONE index table, and the filters that decide what training sees.
+
+On disk, ``data/<project>/<person>/faces/``:
+  crops/<source>_<frame:06d>_<face>.jpg  every detected face, aligned, FACE_SIZE px, RGB JPEG q95
+  index.jsonl     one JSON object per detected face, kept or dropped (see ``_row``)
+  summary.json    counts per reason and per source, frames read, frames without a face, settings
+  embeddings.npz  dlib descriptors of the faces that were embedded, by crop name
+
+``align_person`` does the work in two steps:
+  1. per source, in a worker process (spawned, one per source at a time): decode
+     -> MediaPipe landmarks (video mode, up to ``max_faces`` faces) -> align ->
+     write the crop -> measure it (size, blur, brightness) and
+     embed a sample of faces with dlib (see ``identity_every``);
+  2. in the parent, over all sources: the reference identity (``reference``
+     photo, else the dominant identity of all embeddings), then the filters
+     (``apply_filters``), then the index and summary, written atomically.
+Step 2 is cheap and re-runs every time, so changed thresholds apply to all
+faces; step 1 is skipped for sources the summary already lists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import align, paths
+from .io import atomic_path, read_json, write_json
+
+FACE_SIZE = 256  # px side of the saved crops; training resizes down from it
+MIN_FACE = 64  # px: smaller faces (landmark box side in the frame) carry too little detail to train on
+BLUR_MIN = 60.0  # variance of the Laplacian of the crop at 64 px (see ``measure``): below it, too soft to train on
+DEDUPE = 0.5  # % of the crop side: a face whose landmarks all lie this close to a recent kept one is a duplicate
+IDENTITY_MAX = 0.6  # dlib distance to the reference identity above which a face is someone else
+IDENTITY_EVERY = 25  # embed every k-th face of a track (plus new tracks and frames with several faces): 1 s at 25 fps
+MAX_FACES = 2  # faces looked for per frame; only the target is kept
+REASONS = ("small", "other identity", "blurry", "duplicate")  # the order the filters run in
+_RECENT = 8  # kept faces per source that a new face is compared with for DEDUPE
+_EXTS = (".mpg", ".mpeg", ".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif", ".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of ``align_person``; saved in summary.json so a face set says how it was made."""
+
+    face_size: int = FACE_SIZE
+    sample_fps: float | None = None  # frames per second to look at; None/0 = every frame
+    min_face: int = MIN_FACE
+    blur_min: float = BLUR_MIN
+    dedupe: float = DEDUPE  # 0 = keep near-duplicates
+    identity_max: float = IDENTITY_MAX  # 0 = no identity filter
+    identity_every: int = IDENTITY_EVERY  # 0 = embed nothing (no identity filter, fastest)
+    max_faces: int = MAX_FACES
+
+
+# ---------------------------------------------------------------- sources
+
+
+def find_sources(sources_dir: str | Path) -> dict[str, Path]:
+    """{source name: path} of a person's sources: the manifest's files, else every video/GIF/image/folder there."""
+    folder = Path(sources_dir)
+    if not folder.is_dir():
+        return {}
+    manifest = read_json(folder / "manifest.json", default={"sources": []})
+    files = [folder / e["file"] for e in manifest["sources"]]
+    if not files:  # no manifest (files dropped in by hand): take whatever looks like a source
+        files = sorted(p for p in folder.iterdir() if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in _EXTS))
+    return {p.stem if p.is_file() else p.name: p for p in files}
+
+
+# ---------------------------------------------------------------- measuring one crop
+
+
+def measure(crop: np.ndarray) -> tuple[float, float]:
+    """(blur, brightness) of an aligned (S, S, 3) uint8 RGB crop.
+
+    blur: variance of the Laplacian of the face's centre, measured at 64 px (the
+    smallest model input), so it does not depend on FACE_SIZE and asks "is it
+    sharp at the size training sees?"; higher is sharper. Sharp 360p GRID faces
+    score ~800, the 78 px faces of the head-pose GIFs ~130, a GRID face blurred
+    by a Gaussian of 1 px (at 64 px) ~115, of 2 px ~30.
+    brightness: mean L of CIELAB in [0, 255] over the same centre.
+    """
+    import cv2
+
+    small = cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA)[12:56, 10:54]  # brows to chin, cheek to cheek
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    blur = float(cv2.Laplacian(gray, cv2.CV_32F).var())
+    brightness = float(cv2.cvtColor(small, cv2.COLOR_RGB2LAB)[..., 0].mean())
+    return blur, brightness
+
+
+def near_duplicate(a: dict, b: dict, dedupe: float, face_size: int) -> bool:
+    """True when two rows show the same pose, expression and light: a second copy teaches training nothing.
+
+    Same = every crop-space landmark within ``dedupe`` % of the crop side (the
+    largest move, so a mouth opening counts even when the head is still) and
+    brightness within 3 of 255. Consecutive 25 fps frames of a talking head
+    move their largest landmark by a median 0.4 % (0.1-1.9 % for 5-95 %).
+    """
+    moved = np.linalg.norm(np.asarray(a["landmarks"]) - np.asarray(b["landmarks"]), axis=1).max()
+    return bool(moved < dedupe / 100 * face_size and abs(a["brightness"] - b["brightness"]) < 3)
+
+
+# ---------------------------------------------------------------- step 1: one source, in a worker
+
+
+def _process_source(name: str, path: str, faces_dir: str, settings: Settings) -> dict:
+    """Detect, align, crop and measure every face of one source; returns rows, embeddings and frame counts."""
+    import cv2
+
+    from . import video
+
+    cv2.setNumThreads(1)  # one process per source already uses the cores
+    try:
+        reader = video.FrameReader(path, every=_every(path, settings.sample_fps))
+        return _faces_of(name, reader, Path(faces_dir), settings)
+    except video.VideoError as e:  # unreadable source: reported in the summary, retried on the next run
+        return {"name": name, "rows": [], "names": [], "vectors": [], "error": str(e)}
+
+
+def _faces_of(name: str, reader, faces_dir: Path, settings: Settings) -> dict:
+    import cv2
+
+    from . import identity, landmarks
+
+    mode = "image" if reader.info.codec in {"images", "image"} else "video"
+    embedder = identity.Embedder() if settings.identity_every > 0 else None
+    rows, names, vectors, no_face = [], [], [], 0
+    tracks: list[tuple[int, np.ndarray, int]] = []  # (track id, last centre, faces since its last embedding)
+    next_track = 0
+    (faces_dir / "crops").mkdir(parents=True, exist_ok=True)
+    with landmarks.Landmarker(mode, num_faces=settings.max_faces) as lm:
+        for frame in reader:
+            faces = lm.detect(frame.image, int(frame.time * 1000))
+            no_face += not faces
+            now = []
+            for k, face in enumerate(faces):
+                crop, matrix = align.crop_face(frame.image, face.landmarks, settings.face_size)
+                file = f"crops/{name}_{frame.index:06d}_{k}.jpg"
+                cv2.imwrite(str(faces_dir / file), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+                # Track by the nearest face centre of the previous frame (within half a face), so the faces
+                # of a track that were not embedded take the identity distance of those that were.
+                centre = face.landmarks.mean(0)
+                free = [t for t in tracks if t[0] not in {n[0] for n in now}]
+                match = min(free, key=lambda t: np.linalg.norm(t[1] - centre), default=None)
+                if match is not None and np.linalg.norm(match[1] - centre) >= face.size / 2:
+                    match = None
+                tid, since = (match[0], match[2]) if match else (next_track, settings.identity_every)
+                next_track += match is None
+                embed = embedder is not None and face.size >= settings.min_face and (
+                    len(faces) > 1 or since >= settings.identity_every)
+                if embed:
+                    names.append(Path(file).stem)
+                    vectors.append(embedder.embed_crop(crop))
+                now.append((tid, centre, 1 if embed else since + 1))  # frames since the last embedding, this one included
+                rows.append(_row(name, frame, k, file, face, matrix, crop, tid, embed))
+            tracks = now
+    return {"name": name, "rows": rows, "names": names, "vectors": vectors, "frames_read": reader.frames_read,
+            "frames_without_face": no_face, "decode_errors": reader.errors, "every": reader.every}
+
+
+def _every(path: str, sample_fps: float | None) -> int:
+    from . import video
+
+    return max(1, round(video.probe(path).fps / sample_fps)) if sample_fps else 1
+
+
+def _row(source: str, frame, k: int, file: str, face, matrix: np.ndarray, crop: np.ndarray, track: int, embedded: bool) -> dict:
+    """One index row. Landmarks are in CROP pixels (FACE_SIZE), the matrix maps frame -> crop."""
+    from .landmarks import BLENDSHAPE_NAMES
+
+    blur, brightness = measure(crop)
+    return {
+        "source": source, "frame": frame.index, "time": round(frame.time, 3), "face": k, "file": file,
+        "bbox": list(face.bbox), "matrix": np.round(matrix, 6).tolist(),
+        "landmarks": np.round(align.transform_points(face.landmarks, matrix), 1).tolist(),  # (478, 2)
+        "yaw": round(face.yaw, 1), "pitch": round(face.pitch, 1), "roll": round(face.roll, 1),
+        "blendshapes": {n: round(float(s), 3) for n, s in zip(BLENDSHAPE_NAMES, face.blendshapes)},
+        "blur": round(blur, 1), "brightness": round(brightness, 1), "size": round(face.size, 1),
+        "track": track, "embedded": embedded,
+        "identity_distance": None, "kept": False, "why": None,
+    }
+
+
+# ---------------------------------------------------------------- step 2: identity and filters, in the parent
+
+
+def reference_embedding(reference: str | Path) -> np.ndarray:
+    """(128,) embedding of the largest face in a reference photo; a clear error when there is none."""
+    from . import identity, landmarks, video
+
+    path = Path(reference)
+    if not path.is_file():
+        raise FileNotFoundError(f"REFERENCE={str(reference)!r} is not a file: give a photo of the person, or '' for none")
+    image = video._read_image(path)
+    with landmarks.Landmarker("image", num_faces=1) as lm:
+        faces = lm.detect(image)
+    if not faces:
+        raise ValueError(f"REFERENCE={str(reference)!r}: no face found in it; use a clear, frontal photo of the person")
+    return identity.Embedder().embed(image, faces[0].landmarks)
+
+
+def assign_identity(rows: list[dict], vectors: dict[str, np.ndarray], ref: np.ndarray) -> None:
+    """Set ``identity_distance`` on every row: its own embedding's, else the nearest embedded face of its track."""
+    from . import identity
+
+    by_track: dict[tuple, list[dict]] = {}
+    for r in rows:
+        by_track.setdefault((r["source"], r["track"]), []).append(r)
+    for track in by_track.values():
+        known = [(r["frame"], identity.distance(vectors[Path(r["file"]).stem], ref)) for r in track
+                 if Path(r["file"]).stem in vectors]
+        for r in track:
+            near = min(known, key=lambda fd: abs(fd[0] - r["frame"]), default=None)
+            r["identity_distance"] = None if near is None else round(near[1], 3)
+
+
+def apply_filters(rows: list[dict], settings: Settings) -> None:
+    """Set ``kept``/``why`` on rows (in source and frame order): size, identity, blur, then near-duplicates.
+
+    A face with no identity distance (its track was never embedded) passes the
+    identity filter. In a frame with several faces at most one is kept: the
+    closest to the reference identity.
+    """
+    for r in rows:
+        d = r["identity_distance"]
+        r["why"] = ("small" if r["size"] < settings.min_face
+                    else "other identity" if settings.identity_max and d is not None and d > settings.identity_max
+                    else "blurry" if r["blur"] < settings.blur_min else None)
+    by_frame: dict[tuple, list[dict]] = {}
+    for r in rows:
+        by_frame.setdefault((r["source"], r["frame"]), []).append(r)
+    for group in by_frame.values():
+        ok = [r for r in group if r["why"] in (None, "blurry")]
+        for r in sorted(ok, key=lambda r: 9.0 if r["identity_distance"] is None else r["identity_distance"])[1:]:
+            r["why"] = "other identity"
+    recent: dict[str, list[dict]] = {}
+    for r in rows:
+        if r["why"] is None and settings.dedupe:
+            seen = recent.setdefault(r["source"], [])
+            if any(near_duplicate(r, k, settings.dedupe, settings.face_size) for k in seen):
+                r["why"] = "duplicate"
+            else:
+                seen[:] = (seen + [r])[-_RECENT:]
+        r["kept"] = r["why"] is None
+
+
+# ---------------------------------------------------------------- the whole person
+
+
+def align_person(
+    data_dir: str | Path,
+    project: str,
+    person: str,
+    face_size: int = FACE_SIZE,
+    sample_fps: float | None = None,
+    reference: str | Path = "",
+    min_face: int = MIN_FACE,
+    blur_min: float = BLUR_MIN,
+    dedupe: float = DEDUPE,
+    identity_max: float = IDENTITY_MAX,
+    identity_every: int = IDENTITY_EVERY,
+    max_faces: int = MAX_FACES,
+    workers: int | None = None,
+    progress: bool = True,
+) -> FaceSet:
+    """Build or update ``data/<project>/<person>/faces/`` from ``sources/``; returns the FaceSet.
+
+    Sources already listed in summary.json are not read again (delete faces/ to
+    start over; a different ``face_size`` does that for you). ``workers``:
+    processes for new sources, default min(cpu_count, new sources).
+    """
+    from tqdm.auto import tqdm
+
+    src_dir = paths.sources_dir(data_dir, project, person)
+    sources = find_sources(src_dir)
+    if not sources:
+        raise FileNotFoundError(f"{src_dir} is empty: run 01_collect for person {person} first")
+    settings = Settings(face_size, sample_fps or None, min_face, blur_min, dedupe, identity_max, identity_every, max_faces)
+    out = paths.faces_dir(data_dir, project, person)
+    old = FaceSet(out, must_exist=False)
+    if old.summary.get("face_size", face_size) != face_size:
+        import shutil
+
+        shutil.rmtree(out)  # crops and landmarks are all at the old size: start over
+        old = FaceSet(out, must_exist=False)
+    per_source = dict(old.summary.get("sources", {}))
+    rows, vectors = list(old.rows), old.embeddings()
+    todo = {n: p for n, p in sources.items() if n not in per_source or "error" in per_source[n]}
+    n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    if todo:
+        for res in tqdm(_run(todo, str(out), settings, n_workers), total=len(todo), desc=f"sources of {person}",
+                        unit="source", disable=not progress):
+            rows += res.pop("rows")
+            vectors.update(zip(res.pop("names"), res.pop("vectors")))
+            per_source[res.pop("name")] = res
+    rows.sort(key=lambda r: (r["source"], r["frame"], r["face"]))
+    ref_kind, share = "none", None
+    if vectors and identity_every > 0:
+        from . import identity
+
+        if reference:
+            ref, ref_kind = reference_embedding(reference), f"photo {reference}"
+        else:
+            (ref, share), ref_kind = identity.dominant(np.stack(list(vectors.values()))), "dominant identity"
+        assign_identity(rows, vectors, ref)
+    apply_filters(rows, settings)
+    _save(out, rows, vectors, _summary(rows, per_source, settings, ref_kind, share, n_workers))
+    return FaceSet(out)
+
+
+def _run(todo: dict[str, Path], out: str, settings: Settings, workers: int):
+    """Results of ``_process_source`` for each source: in this process for one worker, else in spawned ones.
+
+    Spawn, not fork: MediaPipe and dlib hold threads and native state that a
+    forked child must not inherit.
+    """
+    if workers == 1:
+        yield from (_process_source(n, str(p), out, settings) for n, p in todo.items())
+        return
+    import multiprocessing as mp
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        jobs = [pool.submit(_process_source, n, str(p), out, settings) for n, p in todo.items()]
+        yield from (job.result() for job in jobs)
+
+
+def _summary(rows: list[dict], per_source: dict, settings: Settings, ref_kind: str, share, workers: int) -> dict:
+    def counts(rs):
+        dropped = {w: sum(r["why"] == w for r in rs) for w in REASONS}
+        return {"faces": len(rs), "kept": sum(r["kept"] for r in rs), "dropped": dropped}
+
+    for name, s in per_source.items():
+        s.update(counts([r for r in rows if r["source"] == name]))
+
+    def total(key):
+        return sum(s.get(key, 0) for s in per_source.values())
+
+    return {
+        "face_size": settings.face_size, **counts(rows),
+        "frames_read": total("frames_read"), "frames_without_face": total("frames_without_face"),
+        "decode_errors": total("decode_errors"),
+        "no_face_sources": sorted(n for n, s in per_source.items() if s["faces"] == 0 and "error" not in s),
+        "errors": {n: s["error"] for n, s in per_source.items() if "error" in s},
+        "identity_reference": ref_kind, "dominant_share": None if share is None else round(share, 3),
+        "embedded": sum(r["embedded"] for r in rows), "workers": workers,
+        "settings": asdict(settings), "sources": per_source,
+    }
+
+
+def _save(out: Path, rows: list[dict], vectors: dict, summary: dict) -> None:
+    """index.jsonl, embeddings.npz, then summary.json (last: it marks the sources as done), each atomic."""
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "index.jsonl") as tmp:
+        tmp.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
+    with atomic_path(out / "embeddings.npz") as tmp:
+        names = sorted(vectors)
+        vec = np.stack([vectors[n] for n in names]) if names else np.zeros((0, 128), np.float32)
+        np.savez(tmp, names=np.array(names, dtype=str), vectors=vec.astype(np.float32))
+    write_json(out / "summary.json", summary)
+
+
+# ---------------------------------------------------------------- reading a face set
+
+
+class FaceSet:
+    """A face set on disk: ``.rows`` (index.jsonl as dicts), ``.summary``, and ways to look at them."""
+
+    def __init__(self, faces_dir: str | Path, must_exist: bool = True):
+        self.dir = Path(faces_dir)
+        index = self.dir / "index.jsonl"
+        if must_exist and not (self.dir / "summary.json").exists():
+            raise FileNotFoundError(f"{self.dir} is empty: run 02_align for person {self.person} first")
+        self.rows: list[dict] = [json.loads(line) for line in index.read_text().splitlines()] if index.exists() else []
+        self.summary: dict = read_json(self.dir / "summary.json", default={})
+
+    @property
+    def person(self) -> str:
+        return self.dir.parent.name
+
+    @property
+    def face_size(self) -> int:
+        return int(self.summary.get("face_size", FACE_SIZE))
+
+    def kept(self) -> list[dict]:
+        return [r for r in self.rows if r["kept"]]
+
+    def dropped(self, why: str | None = None) -> list[dict]:
+        """Dropped rows, all of them or those dropped for one reason (one of ``REASONS``)."""
+        return [r for r in self.rows if not r["kept"] and (why is None or r["why"] == why)]
+
+    def values(self, key: str, rows: list[dict] | None = None) -> np.ndarray:
+        """(N,) float32 of a row field ("yaw", "blur", ...) or a blendshape name ("jawOpen"), for ``rows`` (default kept)."""
+        rows = self.kept() if rows is None else rows
+        return np.array([r[key] if key in r else r["blendshapes"].get(key, 0.0) for r in rows], np.float32)
+
+    def image(self, row: dict) -> np.ndarray:
+        """The (FACE_SIZE, FACE_SIZE, 3) uint8 RGB crop of a row."""
+        from .video import _read_image
+
+        return _read_image(self.dir / row["file"])
+
+    def embeddings(self) -> dict[str, np.ndarray]:
+        """{crop name: (128,) float32} of the faces that were embedded."""
+        path = self.dir / "embeddings.npz"
+        if not path.exists():
+            return {}
+        with np.load(path) as z:
+            return dict(zip(z["names"].tolist(), z["vectors"]))
+
+    def __len__(self) -> int:
+        return len(self.kept())
+
+    def __repr__(self) -> str:
+        return f"FaceSet({self.dir}: {len(self)} kept of {len(self.rows)} faces)"
+
+
+def load_training_arrays(faces_dir: str | Path, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(images, masks) of the KEPT faces at ``size`` px, for training.
+
+    images: (N, size, size, 3) uint8 RGB, crops resized with INTER_AREA.
+    masks: (N, size, size, 2) uint8 in {0, 255} (face hull, eyes+brows+mouth),
+    drawn from the landmarks scaled to ``size``.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+
+    fs = FaceSet(faces_dir, must_exist=False)
+    rows = fs.kept()
+    if not rows:
+        raise FileNotFoundError(f"{fs.dir} is empty: run 02_align for person {fs.person} first")
+    scale = size / fs.face_size
+
+    def one(r):  # cv2 releases the GIL while decoding, so threads overlap the JPEG work
+        img = fs.image(r)
+        if img.shape[0] != size:
+            img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
+        return img, align.landmark_masks(np.asarray(r["landmarks"]) * scale, size)
+
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
+        pairs = list(pool.map(one, rows))
+    return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
