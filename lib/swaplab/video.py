@@ -300,9 +300,14 @@ class FrameReader:
         if (w, h) != (self.info.width, self.info.height):
             filters.append(f"scale={w}:{h}:flags=bicubic")
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error"]
-        if self.start > 0:
-            cmd += ["-ss", f"{self.start:.3f}"]
+        # Input seeking lands on the wrong frame in MPEG-1 (GRID) files: seek fast to 5 s before,
+        # then decode and drop frames up to the exact start.
+        coarse = max(self.start - 5.0, 0.0)
+        if coarse > 0:
+            cmd += ["-ss", f"{coarse:.3f}"]
         cmd += ["-i", str(self.info.path)]
+        if self.start > coarse:
+            cmd += ["-ss", f"{self.start - coarse:.3f}"]
         if self.duration is not None:
             cmd += ["-t", f"{self.duration:.3f}"]
         if filters:

@@ -1,0 +1,521 @@
+"""The conversion pipeline: a video in, the same video with the face swapped out (04_swap).
+
+Per frame::
+
+    decode (ffmpeg process + reader thread)
+      -> landmarks of the largest face (MediaPipe, VIDEO mode, on a copy at most ``detect_width`` wide)
+      -> One-Euro smoothing of the landmarks -> alignment matrix -> crop at the model's size
+      -> [batch of ``batch_size`` faces] -> ONE model call (encoder + the other side's decoder)
+      -> colour transfer + mask (crop space) -> paste into the mask's box only -> label
+      -> side by side (original | swapped) -> encode (writer thread + ffmpeg, audio muxed)
+
+Three things overlap on a 2-core CPU: ffmpeg decodes and encodes in its own
+processes, a "locate" thread runs landmarks + alignment for the frames ahead,
+and the main thread runs the model and blending on the frames behind. MediaPipe,
+TensorFlow and OpenCV all release the GIL while they work, so Python threads
+are enough.
+
+``convert`` writes the output atomically (``video.VideoWriter``): an exception or
+a KeyboardInterrupt anywhere leaves nothing at the output path.
+``preview_frame`` runs the very same per-frame code (``FramePipeline``) on one frame
+for the notebook's scrubber.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from . import SYNTHETIC_TAG, align, blend, video
+from .smoothing import OneEuro
+
+DIRECTIONS = {"a2b": "b", "b2a": "a"}  # direction -> the decoder that renders the swapped face
+STAGES = ("decode", "landmarks", "align", "model", "blend", "encode")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+@dataclass
+class SwapOptions:
+    """Every knob of a conversion; ``validate()`` checks them all with errors naming the field."""
+
+    direction: str = "a2b"  # "a2b": faces of A in the input are rendered as B; "b2a": the reverse
+    start: float = 0.0  # seconds into the input where the converted range starts
+    duration: float | None = None  # seconds to convert from ``start``; None = to the end
+    output_width: int | None = None  # width of the swapped picture in px (aspect kept); None = input's
+    side_by_side: bool = False  # write original | swapped next to each other (output twice as wide)
+    color: str = "rct"  # colour transfer: "rct" Lab mean/std, "hist" histogram match, "none"
+    blend: str = "feather"  # "feather" alpha blend; "seamless" Poisson cloning in the aligned crop, then feathered
+    mask_erode: int = 3  # shrink the face hull by this many px of the model-size crop (64 px for lite)
+    mask_blur: int = 3  # feather the mask edge over about this many px of that crop
+    smoothing: float = 1.0  # One-Euro min cutoff in Hz for the landmarks (lower = steadier); 0 = off
+    smoothing_beta: float = 5.0  # One-Euro speed coefficient (speed in face sizes / s); higher = less lag
+    batch_size: int = 8  # faces per model call: larger runs nearer the CPU's peak, costs a little memory
+    label: str = "SYNTHETIC"  # visible mark drawn top-left on every frame; "" = none
+    detect_width: int = 640  # landmarks run on a copy at most this wide (scaled back); 0 = full size
+    crf: int = 20  # x264 quality (lower = better and bigger; 18-23 is visually fine)
+    preset: str = "ultrafast"  # x264 preset: at 720p ~15 ms CPU a frame vs ~30 for "veryfast", files ~2.9x larger
+
+    @classmethod
+    def from_parameters(cls, params: dict) -> "SwapOptions":
+        """Options from a notebook's UPPER_CASE parameters (``globals()``): DIRECTION -> direction, ..."""
+        return cls(**{f.name: params[f.name.upper()] for f in dataclasses.fields(cls) if f.name.upper() in params})
+
+    def validate(self) -> "SwapOptions":
+        def bad(name, why):
+            raise ValueError(f"{name.upper()}={getattr(self, name)!r}: {why}")
+
+        if self.direction not in DIRECTIONS:
+            bad("direction", f"use one of {sorted(DIRECTIONS)}")
+        if self.start is None or self.start < 0:
+            bad("start", "must be >= 0 seconds")
+        if self.duration is not None and self.duration <= 0:
+            bad("duration", "must be > 0 seconds, or None for the rest of the input")
+        if self.output_width is not None and not 16 <= self.output_width <= 7680:
+            bad("output_width", "use a width in pixels between 16 and 7680, or None for the input's width")
+        if self.color not in blend.COLOR_MODES:
+            bad("color", f"choose one of {blend.COLOR_MODES}")
+        if self.blend not in blend.BLEND_MODES:
+            bad("blend", f"choose one of {blend.BLEND_MODES}")
+        for name in ("mask_erode", "mask_blur"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                bad(name, "must be a whole number of pixels >= 0")
+        if self.smoothing < 0 or self.smoothing_beta < 0:
+            bad("smoothing", "the One-Euro cutoff (Hz) and beta must be >= 0 (0 turns smoothing off)")
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 256:
+            bad("batch_size", "use 1..256 faces per model call")
+        if self.detect_width and self.detect_width < 128:
+            bad("detect_width", "landmarks need >= 128 px; use 0 for full size")
+        if not 0 <= self.crf <= 51:
+            bad("crf", "x264 quality runs from 0 (lossless) to 51; 18-23 is usual")
+        if self.preset not in X264_PRESETS:
+            bad("preset", f"choose one of {X264_PRESETS}")
+        return self
+
+
+@dataclass
+class ConvertReport:
+    """What a conversion did; ``asdict()`` goes to data/<project>/reports/04_swap.json."""
+
+    input: str
+    output: str
+    direction: str
+    start: float
+    duration: float | None
+    frames: int = 0  # frames written
+    faces_swapped: int = 0
+    frames_without_face: int = 0  # passed through unchanged
+    seconds: float = 0.0  # wall time, model already loaded
+    fps: float = 0.0  # frames / seconds
+    width: int = 0  # output size
+    height: int = 0
+    ms_per_frame: dict = field(default_factory=dict)  # stage -> wall ms per frame spent in it (stages overlap)
+    warnings: list = field(default_factory=list)
+    options: dict = field(default_factory=dict)
+
+    def asdict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class FaceJob:
+    """One face located in one frame, ready for the model."""
+
+    matrix: np.ndarray  # (2, 3) float64 frame px -> crop px
+    crop: np.ndarray  # (S, S, 3) uint8 RGB aligned crop at the model's size
+    landmarks: np.ndarray  # (478, 2) float64 in crop px (for the mask)
+
+
+def configure_threads(intra_op: int | None = None) -> bool:
+    """Cap TensorFlow's thread pools; returns False if TF was already initialised (then nothing changes).
+
+    Default: no inter-op pool (the model is a chain of convs: nothing to run side
+    by side) and half the cores for intra-op work (1 on a 2-core CPU). The other
+    half is for the locate thread (MediaPipe) and the ffmpeg decoder and encoder,
+    which run at the same time: a TF thread per core would only spin-wait against
+    them. Measured on 2 cores at 720p: 1 TF thread used 2-5 % less CPU per frame
+    than 2 (74-76 vs 77-79 ms). Call this before loading a model; ``convert``
+    calls it too (harmless when too late).
+    """
+    import os
+
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op or max(1, (os.cpu_count() or 2) // 2))
+        return True
+    except RuntimeError:
+        return False
+
+
+def load_model(model, project: str | None = None):
+    """A ``SwapModel`` from a model object or a run folder (weights/<project>/<run>/).
+
+    ``project``: when given, the run's config must belong to it, so a run of
+    another A/B pair is never used by mistake.
+    """
+    if hasattr(model, "swap") and hasattr(model, "image_size"):
+        return model
+    run = Path(model)
+    if not run.is_dir():
+        raise FileNotFoundError(f"run {run} does not exist: train it with 03_train (same PROJECT and RUN) "
+                                "or check WEIGHTS_DIR, PROJECT and RUN")
+    from . import train
+
+    config = train.run_config(run)
+    if project is not None and config.get("project") not in (None, project):
+        raise ValueError(f"run {run} was trained for project {config.get('project')!r}, not {project!r}: "
+                         "use a RUN of this PROJECT (see weights/<PROJECT>/)")
+    return train.load_run(run)
+
+
+def resolve_input(value: str, data_dir: str | Path, project: str) -> Path:
+    """INPUT as a path: an existing file or folder, a sample asset key, or a source collected for ``project``."""
+    from . import assets, paths
+
+    path = Path(value)
+    if path.exists():
+        return path
+    if value in assets.keys():
+        return assets.fetch(value, data_dir=data_dir, progress=False)
+    project_dir = paths.project_dir(data_dir, project)
+    collected = sorted(p for p in project_dir.glob("*/sources/*") if value in (p.name, p.stem))
+    if collected:
+        return collected[0]
+    raise FileNotFoundError(f"INPUT={value!r} is neither a file, a sample (e.g. 'samples/grid/s1/bbaf2n.mpg') "
+                            f"nor a source in {project_dir}/*/sources/: check the name or run 01_collect")
+
+
+def default_output(data_dir: str | Path, project: str, input: str | Path, direction: str) -> Path:
+    """data/<project>/output/<input stem>_<direction>.mp4"""
+    from . import paths
+
+    return paths.output_dir(data_dir, project) / f"{Path(input).stem}_{direction}.mp4"
+
+
+class FramePipeline:
+    """The per-frame work of a conversion, shared by ``convert`` and ``preview_frame``.
+
+    ``locate`` (landmarks -> smoothing -> alignment -> crop), ``swap_faces`` (one
+    batched model call) and ``compose`` (colour, mask, paste, label, side by side).
+    ``timings`` accumulates seconds per stage.
+    """
+
+    def __init__(self, model, options: SwapOptions, mode: str = "video"):
+        from .landmarks import Landmarker
+
+        self.model, self.options = model, options.validate()
+        self.size = int(model.image_size)
+        self.landmarker = Landmarker(mode, num_faces=1, blendshapes=False)
+        on = options.smoothing > 0 and mode == "video"
+        self.smoother = OneEuro(options.smoothing, options.smoothing_beta) if on else None
+        self.timings = dict.fromkeys(STAGES, 0.0)
+
+    def close(self) -> None:
+        self.landmarker.close()
+
+    def locate(self, image: np.ndarray, t: float) -> FaceJob | None:
+        """The largest face of an (H, W, 3) uint8 frame at ``t`` seconds, aligned; None if there is none."""
+        t0 = time.perf_counter()
+        h, w = image.shape[:2]
+        dw = self.options.detect_width
+        scale = 1.0
+        small = image
+        if dw and w > dw:
+            # MediaPipe resizes to 192-256 px inside anyway; a smaller copy saves its conversion work
+            scale = w / dw
+            small = cv2.resize(image, (dw, int(round(h / scale))), interpolation=cv2.INTER_LINEAR)
+        faces = self.landmarker.detect(small, int(round(t * 1000)))
+        t1 = time.perf_counter()
+        self.timings["landmarks"] += t1 - t0
+        if not faces:
+            if self.smoother is not None:
+                self.smoother.reset()  # the next face starts fresh instead of gliding in from here
+            return None
+        lms = faces[0].landmarks.astype(np.float64) * scale  # (478, 2) frame px
+        if self.smoother is not None:
+            lms = self.smoother(lms, t, scale=faces[0].size * scale)
+        matrix = align.alignment_matrix(lms, self.size)
+        job = FaceJob(matrix, align.crop(image, matrix, self.size), align.transform_points(lms, matrix))
+        self.timings["align"] += time.perf_counter() - t1
+        return job
+
+    def swap_faces(self, jobs: list[FaceJob]) -> np.ndarray:
+        """(N, S, S, 3) float32 in [0, 1]: the jobs' crops rendered by the other side's decoder, one call."""
+        t0 = time.perf_counter()
+        crops = np.stack([j.crop for j in jobs])  # (N, S, S, 3) uint8; the model scales to [0, 1]
+        out = self.model.swap(crops, to=DIRECTIONS[self.options.direction])
+        self.timings["model"] += time.perf_counter() - t0
+        return out
+
+    def compose(self, image: np.ndarray, job: FaceJob | None, swapped: np.ndarray | None) -> np.ndarray:
+        """The output frame: (H, W or 2W, 3) uint8. ``image`` is never modified (decoder buffers are read-only)."""
+        t0 = time.perf_counter()
+        o = self.options
+        h, w = image.shape[:2]
+        # one allocation per frame: the output, into which the original is copied once
+        out = np.empty((h, 2 * w if o.side_by_side else w, 3), np.uint8)
+        if o.side_by_side:
+            out[:, :w] = image
+        right = out[:, w:] if o.side_by_side else out
+        right[:] = image
+        if job is not None and swapped is not None:
+            mask = blend.face_mask(job.landmarks, self.size, o.mask_erode, o.mask_blur)  # (S, S) float32
+            ref = job.crop.astype(np.float32) * (1.0 / 255.0)
+            face = blend.color_transfer(np.ascontiguousarray(swapped, np.float32), ref, mask, o.color)
+            face8 = np.clip(face * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            if o.blend == "seamless":
+                face8 = blend.seamless(face8, job.crop, mask)
+            blend.paste(right, face8, mask, job.matrix)
+        blend.put_label(right, o.label)
+        self.timings["blend"] += time.perf_counter() - t0
+        return out
+
+
+def convert(
+    input: str | Path,
+    model,
+    output: str | Path,
+    options: SwapOptions | None = None,
+    progress: bool | Callable[[int, int], None] = True,
+    project: str | None = None,
+) -> ConvertReport:
+    """Swap the face in ``input`` (a video file, image folder, ...) and write ``output`` (.mp4).
+
+    ``model``: a ``SwapModel`` or a run folder (see ``load_model``; ``project`` checks
+    its owner). ``progress``: True for a tqdm bar, or a callable ``(frames_done,
+    frames_total)`` called after each written frame (raising from it stops the run
+    cleanly). Returns a ``ConvertReport``.
+    """
+    o = (options or SwapOptions()).validate()
+    try:
+        info = video.probe(input)
+    except video.VideoError as e:
+        raise video.VideoError(f"INPUT: {e}") from None
+    if info.codec not in {"images", "image"} and info.duration and o.start >= info.duration:
+        raise ValueError(f"START={o.start:g}s is past the end of {input} ({info.duration:.2f}s): choose an earlier START")
+    duration = o.duration
+    configure_threads()
+    model = load_model(model, project)
+    output = Path(output)
+    total = int(round((duration if duration is not None else info.duration - o.start) * info.fps))
+    report = ConvertReport(str(input), str(output), o.direction, o.start, duration, options=dataclasses.asdict(o))
+    pipe = FramePipeline(model, o, mode="video")
+    reader = video.FrameReader(input, start=o.start, duration=duration, width=o.output_width)
+    meta = {"comment": SYNTHETIC_TAG, "description": SYNTHETIC_TAG,
+            "title": f"{Path(input).stem} ({o.direction}, synthetic)", "encoder_app": "swaplab"}
+    tick, close_bar = _progress(progress, total)
+    located = _located(reader, pipe)
+    t_start = time.perf_counter()
+    try:
+        # an exception or KeyboardInterrupt inside this block makes the writer delete its temporary file
+        with video.VideoWriter(output, info.fps, audio_from=input, audio_start=o.start, audio_duration=duration,
+                               metadata=meta, crf=o.crf, preset=o.preset) as writer:
+            for batch in _batches(located, o.batch_size):
+                _write_batch(batch, pipe, writer, report, tick)
+            t_close = time.perf_counter()
+        pipe.timings["encode"] += time.perf_counter() - t_close  # the encoder's tail, the audio mux, the rename
+    finally:
+        located.close()  # stop the locate thread (and the decoder) before its landmarker is closed
+        pipe.close()
+        close_bar()
+    report.seconds = time.perf_counter() - t_start
+    report.frames = writer.frames_written
+    report.fps = report.frames / max(report.seconds, 1e-9)
+    first = reader.out_size
+    report.width, report.height = first[0] * (2 if o.side_by_side else 1), first[1]
+    report.ms_per_frame = {k: round(1000 * v / max(report.frames, 1), 2) for k, v in pipe.timings.items()}
+    if report.faces_swapped == 0:
+        msg = f"no face was found in {input} [{o.start:g}s, +{duration or 'end'}]: the output is an unchanged copy"
+        report.warnings.append(msg)
+        warnings.warn(msg, stacklevel=2)
+    return report
+
+
+def _progress(progress, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
+    """(tick(frames_done), close()) for a tqdm bar, a user callable, or nothing."""
+    if callable(progress):
+        return (lambda done: progress(done, total)), (lambda: None)
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, unit="frame", desc="swap")
+        return (lambda done: bar.update(done - bar.n)), bar.close
+    return (lambda done: None), (lambda: None)
+
+
+def _located(reader: video.FrameReader, pipe: FramePipeline, ahead: int = 16):
+    """Yield (frame, FaceJob | None) in order, the landmarks running in a thread ``ahead`` frames in front.
+
+    Decode waits (the reader thread) are charged to "decode". The thread stops
+    when the consumer does (an exception, a KeyboardInterrupt, or the end).
+    """
+    q: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        frames = iter(reader)
+        try:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                pipe.timings["decode"] += time.perf_counter() - t0
+                if frame is None or not put((frame, pipe.locate(frame.image, frame.time))):
+                    break
+        except BaseException as e:  # handed to the consumer, raised there
+            put(e)
+        finally:
+            frames.close()  # stops the reader thread and kills ffmpeg
+        put(done)
+
+    t = threading.Thread(target=work, daemon=True, name="swaplab-locate")
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join(timeout=10)
+
+
+def _batches(located, batch_size: int):
+    """Group (frame, job) pairs into lists holding ``batch_size`` faces, in order.
+
+    Frames without a face ride along in order, but never pile up: a group with no
+    face yet is passed on at once, and a group is cut at ``2 * batch_size`` frames,
+    so a long stretch without faces costs no memory. The end of the stream flushes
+    whatever is left, so the last frames are never held back.
+    """
+    batch, faces = [], 0
+    for item in located:
+        batch.append(item)
+        faces += item[1] is not None
+        if faces == 0 or faces >= batch_size or len(batch) >= 2 * batch_size:
+            yield batch
+            batch, faces = [], 0
+    if batch:
+        yield batch
+
+
+def _write_batch(batch, pipe: FramePipeline, writer: video.VideoWriter, report: ConvertReport, tick) -> None:
+    jobs = [job for _, job in batch if job is not None]
+    swapped = iter(pipe.swap_faces(jobs)) if jobs else iter(())
+    for frame, job in batch:
+        out = pipe.compose(frame.image, job, next(swapped) if job is not None else None)
+        t0 = time.perf_counter()
+        writer.write(out)  # blocks only when the encoder is behind: that wait is the "encode" cost
+        pipe.timings["encode"] += time.perf_counter() - t0
+        report.faces_swapped += job is not None
+        report.frames_without_face += job is None
+        tick(writer.frames_written)
+
+
+def preview_frame(
+    input: str | Path,
+    model,
+    frame_index: int,
+    options: SwapOptions | None = None,
+    cache: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(original, swapped) RGB uint8 frames for frame ``frame_index`` of ``input``, as ``convert`` would make it.
+
+    Runs ``FramePipeline`` on one frame (landmarks in image mode: no smoothing).
+    ``cache``: a dict kept between calls; the decoded frame, its face and the model's
+    output are reused, so moving a mask or colour control re-blends in milliseconds.
+    ``options.side_by_side`` is ignored (the caller shows both).
+    """
+    o = dataclasses.replace((options or SwapOptions()).validate(), side_by_side=False)
+    model = load_model(model)
+    key = (str(input), int(frame_index), o.direction, o.output_width, o.detect_width)
+    cache = {} if cache is None else cache
+    pipe = cache.get("pipeline")
+    if pipe is None or pipe.model is not model:
+        pipe = cache["pipeline"] = FramePipeline(model, o, mode="image")
+    pipe.options = o
+    if cache.get("key") != key:
+        info = video.probe(input)
+        if not 0 <= frame_index < max(info.frame_count, 1):
+            raise ValueError(f"frame {frame_index} is outside {input} (0..{info.frame_count - 1})")
+        reader = video.FrameReader(input, start=frame_index / info.fps, width=o.output_width)
+        frame = next(iter(reader)).image
+        job = pipe.locate(frame, 0.0)
+        swapped = pipe.swap_faces([job])[0] if job is not None else None
+        cache.update(key=key, frame=frame, job=job, swapped=swapped)
+    frame = cache["frame"]
+    return frame, pipe.compose(frame, cache["job"], cache["swapped"])
+
+
+def result_strip(input: str | Path, output: str | Path, options: SwapOptions, n: int = 4, height: int = 160) -> np.ndarray:
+    """(2 * height, n * w, 3) uint8: ``n`` frames spread over the converted range, input above output.
+
+    The output's frames are read back from the written file (so this shows what was
+    encoded); a side-by-side output contributes its right half.
+    """
+    out_info = video.probe(output)
+    every = max(1, out_info.frame_count // max(n, 1))
+    outs = [f.image for f in video.FrameReader(output, every=every)][:n]
+    if options.side_by_side:
+        outs = [img[:, img.shape[1] // 2:] for img in outs]
+    w = outs[0].shape[1]
+    ins = [f.image for f in video.FrameReader(input, start=options.start, duration=options.duration, every=every, width=w)][:n]
+    k = min(len(ins), len(outs))
+    width = int(round(w * height / outs[0].shape[0]))
+    rows = [np.hstack([cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA) for img in imgs[:k]])
+            for imgs in (ins, outs)]
+    return np.vstack(rows)
+
+
+def scrubber(input: str | Path, model, options: SwapOptions, namespace: dict | None = None):
+    """An ipywidgets panel: a frame slider and the mask / colour / blend controls over a live original | swapped preview.
+
+    Every change re-renders the preview through ``preview_frame`` and, when
+    ``namespace`` (a notebook's ``globals()``) is given, writes MASK_ERODE, MASK_BLUR,
+    COLOR and BLEND back into it: the values a headless run would use.
+    """
+    import ipywidgets as w
+
+    info = video.probe(input)
+    cache: dict = {}
+    frame = w.IntSlider(int(options.start * info.fps), 0, max(info.frame_count - 1, 0), description="frame")
+    erode = w.IntSlider(options.mask_erode, 0, 16, description="mask erode")
+    blur = w.IntSlider(options.mask_blur, 0, 16, description="mask blur")
+    color = w.Dropdown(options=list(blend.COLOR_MODES), value=options.color, description="colour")
+    mode = w.Dropdown(options=list(blend.BLEND_MODES), value=options.blend, description="blend")
+    image = w.Image(format="jpeg")
+
+    def update(_=None) -> None:
+        chosen = {"MASK_ERODE": erode.value, "MASK_BLUR": blur.value, "COLOR": color.value, "BLEND": mode.value}
+        if namespace is not None:
+            namespace.update(chosen)
+        o = dataclasses.replace(options, **{k.lower(): v for k, v in chosen.items()})
+        original, swapped = preview_frame(input, model, frame.value, o, cache)
+        image.value = cv2.imencode(".jpg", cv2.cvtColor(np.hstack([original, swapped]), cv2.COLOR_RGB2BGR))[1].tobytes()
+
+    for control in (frame, erode, blur, color, mode):
+        control.observe(update, names="value")
+    update()
+    return w.VBox([frame, w.HBox([erode, blur]), w.HBox([color, mode]), image])

@@ -1,0 +1,366 @@
+"""Training runs: data pipeline, strategy, checkpoints, resume and warm start.
+
+A run lives in ``weights/<project>/<run>/``:
+
+    config.json          the TrainConfig, model name, image size, steps done
+    checkpoint.weights.h5  model + optimizer state (written atomically, so a run killed
+                           mid-save keeps the previous checkpoint)
+    history.json         [{"step", "loss_a", "loss_b", "time_s"}, ...] every LOG_EVERY steps
+    previews/ loss.png   what ``swaplab.viz.LivePlot`` draws
+    train_report.json    speed, final losses, warm-start savings
+
+Running ``train`` again on the same run resumes: the optimizer (with its step count)
+comes back from the checkpoint. ``init_from`` starts a new run from another run's
+weights with a fresh optimizer: the shared encoder already knows faces, so a new pair
+reaches a given loss in far fewer steps.
+
+Hardware: on a CPU Keras runs in float32 on the default strategy (oneDNN uses all
+cores). With one GPU the model runs in mixed_float16 with XLA (``jit_compile``); with
+several, ``tf.distribute.MirroredStrategy`` splits each batch over the local GPUs and
+all-reduces the gradients. For several machines, use
+``tf.distribute.MultiWorkerMirroredStrategy``: set ``TF_CONFIG`` on every worker
+(``{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker",
+"index": i}}``), pass ``strategy=tf.distribute.MultiWorkerMirroredStrategy()`` to
+``train``, and let only worker 0 keep its checkpoint and plots (the others write to a
+scratch ``weights_dir``); the batch size is global, split over all replicas.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from swaplab import paths
+from swaplab.augment import AugmentConfig, augment_batch
+from swaplab.io import atomic_path, read_json, write_json
+from swaplab.losses import make_face_loss
+from swaplab.models import MODELS, SwapModel, build_swap_model, flops_per_face
+
+CHECKPOINT = "checkpoint.weights.h5"
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; the notebook's parameters cell maps onto these fields."""
+
+    project: str  # the A/B experiment: data/<project>/ and weights/<project>/
+    person_a: str = "a"  # folder of person A under data/<project>/
+    person_b: str = "b"  # folder of person B
+    run: str = "lite"  # this run's folder under weights/<project>/; rerunning it resumes
+    model: str = "lite"  # architecture, a key of swaplab.models.MODELS
+    batch_size: int = 16  # faces per person per step (global: split over GPUs)
+    steps: int = 2000  # stop after this many steps in total (counting resumed ones)
+    time_budget_min: float = 0.0  # also stop after this many minutes of this session; 0 = no limit
+    learning_rate: float = 5e-4  # Adam step size
+    init_from: str | None = None  # warm start from weights/<project>/<init_from>/ (fresh optimizer)
+    preview_every: int = 100  # steps between preview grids and loss plots
+    save_every: int = 500  # steps between checkpoints (also saved at the end)
+    log_every: int = 10  # steps between history.json records
+    data_dir: str = "data"  # root of the face sets
+    weights_dir: str = "weights"  # root of the runs
+    seed: int = 0  # weights init, shuffling and augmentation
+    interactive: bool = False  # Jupyter display (in-place plots, progress bar) vs printed lines + PNGs
+    mae_weight: float = 1.0  # loss = mae_weight * masked MAE ...
+    dssim_weight: float = 1.0  # ... + dssim_weight * DSSIM on the face hull
+    eyes_mouth_weight: float = 2.0  # eyes and mouth count 1 + this in the MAE
+    augment: AugmentConfig = field(default_factory=AugmentConfig)  # warp and jitter strengths
+
+    def __post_init__(self):
+        for what in ("project", "person_a", "person_b", "run"):
+            paths.check_name(getattr(self, what), what.upper())
+        if self.init_from is not None:
+            paths.check_name(self.init_from, "INIT_FROM")
+            if self.init_from == self.run:
+                raise ValueError(f"INIT_FROM={self.init_from!r} is this RUN: give another run, or None")
+        if self.person_a == self.person_b:
+            raise ValueError(f"PERSON_A and PERSON_B are both {self.person_a!r}: a swap needs two people")
+        if self.model not in MODELS:
+            raise ValueError(f"MODEL={self.model!r} is unknown: choose one of {sorted(MODELS)}")
+        for what in ("batch_size", "steps", "preview_every", "save_every", "log_every"):
+            value = getattr(self, what)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{what.upper()}={value!r}: must be a whole number >= 1")
+        if not self.learning_rate > 0:
+            raise ValueError(f"LEARNING_RATE={self.learning_rate!r}: must be > 0 (try 5e-4)")
+        if not self.time_budget_min >= 0:
+            raise ValueError(f"TIME_BUDGET_MIN={self.time_budget_min!r}: must be >= 0 (0 = no limit)")
+
+    @property
+    def image_size(self) -> int:
+        return MODELS[self.model].image_size
+
+    @property
+    def run_dir(self) -> Path:
+        return paths.run_dir(self.weights_dir, self.project, self.run)
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "image_size": self.image_size}
+
+
+def select_strategy() -> tf.distribute.Strategy:
+    """MirroredStrategy over all local GPUs if more than one, the GPU if one, else the CPU default."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy([g.name for g in gpus])
+    if gpus:
+        return tf.distribute.OneDeviceStrategy(gpus[0].name)
+    return tf.distribute.get_strategy()
+
+
+def make_dataset(images, masks, batch_size: int, seed: int, augment: AugmentConfig | None = None,
+                 start: int = 0) -> tf.data.Dataset:
+    """Endless batches of (warped, target, mask) from in-memory arrays of one person.
+
+    images (N, S, S, 3) uint8, masks (N, S, S, 2) uint8 in {0, 255}. Shuffled, batched,
+    then augmented per batch in the graph (``augment_batch``), with a stateless seed
+    (seed, batch index): the stream is reproducible and ``start`` skips ahead on resume.
+    """
+    images, masks = np.asarray(images), np.asarray(masks)
+    if len(images) < batch_size:
+        raise ValueError(f"{len(images)} faces but BATCH_SIZE={batch_size}: collect more faces or lower BATCH_SIZE")
+    ds = tf.data.Dataset.from_tensor_slices((images, masks))
+    ds = ds.shuffle(len(images), seed=seed + start, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(batch_size, drop_remainder=True)  # fixed shapes: one trace of train_step
+    ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter(start))
+    augment = augment or AugmentConfig()
+    ds = ds.map(lambda pair, i: augment_batch(pair[0], pair[1], tf.stack([tf.cast(seed, tf.int64), i]), augment),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def make_training_dataset(data_a, data_b, batch_size: int, seed: int, augment: AugmentConfig | None = None,
+                          start: int = 0) -> tf.data.Dataset:
+    """A and B zipped into the dict ``SwapModel.train_step`` expects; data_x = (images, masks)."""
+    ds_a = make_dataset(*data_a, batch_size, seed, augment, start)
+    ds_b = make_dataset(*data_b, batch_size, seed + 1, augment, start)
+    return tf.data.Dataset.zip(ds_a, ds_b).map(
+        lambda a, b: {"warped_a": a[0], "target_a": a[1], "mask_a": a[2],
+                      "warped_b": b[0], "target_b": b[1], "mask_b": b[2]})
+
+
+def synthetic_faces(n: int, size: int = 64, person: int = 0, seed: int = 0):
+    """Cartoon faces (ellipse head, eyes, mouth) for tests and benchmarks, in the face-set format.
+
+    Returns images (n, size, size, 3) uint8 RGB and masks (n, size, size, 2) uint8 in
+    {0, 255} (face hull, eyes + mouth). ``person`` changes skin tone and face shape;
+    each face has its own pose offset, eye gaze and mouth opening.
+    """
+    rng = np.random.default_rng(seed * 1000 + person)
+    yy, xx = np.mgrid[0:size, 0:size] / size  # (S, S) in [0, 1)
+    skin = np.array([[0.85, 0.65, 0.5], [0.55, 0.4, 0.3]][person % 2])
+    width = (0.30, 0.25)[person % 2]
+    images = np.empty((n, size, size, 3), np.float32)
+    masks = np.zeros((n, size, size, 2), np.uint8)
+    for i in range(n):
+        cy, cx = 0.5 + rng.normal(0, 0.02, 2)
+        bg = rng.random(3) * 0.5 + 0.25 * (yy[..., None] + xx[..., None])  # (S, S, 3) gradient
+        face = ((yy - cy) / 0.38) ** 2 + ((xx - cx) / width) ** 2 < 1
+        img = np.where(face[..., None], skin * (0.8 + 0.2 * (1 - yy[..., None])), bg)
+        gaze = rng.normal(0, 0.01)
+        eyes = np.zeros_like(face)
+        for ex in (-0.11, 0.11):
+            eyes |= ((yy - cy + 0.08) / 0.04) ** 2 + ((xx - cx - ex - gaze) / 0.06) ** 2 < 1
+        mouth = ((yy - cy - 0.17) / (0.015 + 0.05 * rng.random())) ** 2 + ((xx - cx) / 0.12) ** 2 < 1
+        img[eyes] = (0.1, 0.1, 0.15)
+        img[mouth] = (0.6, 0.1, 0.15)
+        images[i] = img
+        masks[i, ..., 0] = face * 255
+        masks[i, ..., 1] = (eyes | mouth) * 255
+    return (np.clip(images, 0, 1) * 255).astype(np.uint8), masks
+
+
+def run_config(run_dir) -> dict:
+    """The config.json of a run: model, image_size, project, person_a/b, steps_done, ..."""
+    path = Path(run_dir) / "config.json"
+    config = read_json(path)
+    if config is None or not (Path(run_dir) / CHECKPOINT).exists():
+        raise FileNotFoundError(f"{run_dir} has no checkpoint: run 03_train first")
+    return config
+
+
+def _load_weights(model: SwapModel, run_dir: Path, what: str) -> None:
+    """Load a run's checkpoint into ``model``, refusing another architecture with a clear message."""
+    config = run_config(run_dir)
+    if (config["model"], config["image_size"]) != (model.model_name, model.image_size):
+        raise ValueError(f"{what}: {run_dir} holds a {config['model']!r} model at {config['image_size']} px, "
+                         f"not {model.model_name!r} at {model.image_size} px: set MODEL={config['model']!r} "
+                         "or pick a run of the same architecture")
+    try:
+        model.load_weights(run_dir / CHECKPOINT)
+    except ValueError as e:  # shapes differ although config.json agrees: edited or foreign files
+        raise ValueError(f"{what}: the weights in {run_dir / CHECKPOINT} do not fit a {model.model_name!r} "
+                         f"model ({e}); start a new RUN") from e
+
+
+def load_run(run_dir) -> SwapModel:
+    """The model of a finished (or interrupted) run, ready for ``swap``; no optimizer."""
+    run_dir = Path(run_dir)
+    config = run_config(run_dir)
+    model = build_swap_model(config["model"], config["image_size"])
+    inference = build_swap_model(config["model"], config["image_size"])
+    # the checkpoint also holds optimizer state: read it into a compiled twin, keep the layers
+    model.compile(optimizer=keras.optimizers.Adam())
+    model.optimizer.build(model.trainable_variables)
+    _load_weights(model, run_dir, "load_run")
+    inference.set_weights(model.get_weights())
+    return inference
+
+
+def steps_to_loss(history: list[dict], target: float) -> int | None:
+    """First step at which the mean of loss_a and loss_b is <= ``target``; None if never."""
+    for h in history:
+        if (h["loss_a"] + h["loss_b"]) / 2 <= target:
+            return int(h["step"])
+    return None
+
+
+def warm_start_savings(history: list[dict], source_history: list[dict]) -> dict:
+    """Steps a warm-started run saved, measured against a from-scratch run's history.
+
+    The target is the loss this run ended at; the from-scratch reference is the source
+    run's own history (it started from random weights), so no extra run is needed.
+    """
+    if not history:
+        return {}
+    target = (history[-1]["loss_a"] + history[-1]["loss_b"]) / 2
+    warm, scratch = steps_to_loss(history, target), steps_to_loss(source_history, target)
+    return {"target_loss": target, "steps_warm": warm, "steps_from_scratch": scratch,
+            "steps_saved": None if scratch is None else scratch - warm,
+            "note": None if scratch is not None else "the source run never reached this loss: saved more than "
+                                                     f"{source_history[-1]['step'] if source_history else 0} steps"}
+
+
+class _RunCallback(keras.callbacks.Callback):
+    """Stops at STEPS or the time budget, records history, prints progress, saves atomically."""
+
+    def __init__(self, config: TrainConfig, history: list[dict], time_before: float, save):
+        super().__init__()
+        self.config, self.history, self.save = config, history, save
+        self.time_before = time_before  # training seconds of earlier sessions of this run
+        self.bar = None
+
+    def step(self) -> int:
+        return int(self.model.optimizer.iterations.numpy())
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        self.first_step = self.step()
+        self.last_print = 0.0
+        if self.config.interactive:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.config.steps, initial=self.first_step, unit="step")
+
+    def on_train_batch_end(self, batch, logs=None):
+        step, elapsed = self.step(), time.perf_counter() - self.start
+        if self.bar is not None:
+            self.bar.update(step - self.bar.n)
+        if step % self.config.save_every == 0:
+            self.save()
+        budget = self.config.time_budget_min
+        if step >= self.config.steps or (budget and elapsed >= budget * 60):
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        step, elapsed = self.step(), time.perf_counter() - self.start
+        self.history.append({"step": step, "loss_a": float(logs["loss_a"]), "loss_b": float(logs["loss_b"]),
+                             "time_s": round(self.time_before + elapsed, 2)})
+        rate = (step - self.first_step) / max(elapsed, 1e-9)
+        if self.bar is not None:
+            self.bar.set_postfix(loss_a=f"{logs['loss_a']:.4f}", loss_b=f"{logs['loss_b']:.4f}")
+        elif elapsed - self.last_print >= 10 or step >= self.config.steps:  # verbose=2 style: a line now and then
+            self.last_print = elapsed
+            eta = (self.config.steps - step) / max(rate, 1e-9)
+            print(f"step {step}/{self.config.steps}  loss_a {logs['loss_a']:.4f}  loss_b {logs['loss_b']:.4f}  "
+                  f"{rate:.2f} steps/s  elapsed {elapsed / 60:.1f} min  ETA {eta / 60:.1f} min", flush=True)
+
+    def on_train_end(self, logs=None):
+        self.save()
+        if self.bar is not None:
+            self.bar.close()
+
+
+def train(config: TrainConfig, callbacks: list | None = None, data=None, strategy=None) -> dict:
+    """Train (or resume) the run ``config`` describes; returns the report also saved as train_report.json.
+
+    data: ((images_a, masks_a), (images_b, masks_b)) in memory, or None to read the face
+    sets with ``swaplab.faceset.load_training_arrays``. callbacks: extra Keras callbacks
+    beside the built-in ones (stop at STEPS / TIME_BUDGET_MIN, history, progress,
+    checkpoints, ``swaplab.viz.LivePlot`` previews every PREVIEW_EVERY steps).
+    """
+    run_dir = config.run_dir
+    if data is None:
+        from swaplab.faceset import load_training_arrays
+
+        data = tuple(load_training_arrays(paths.faces_dir(config.data_dir, config.project, person), config.image_size)
+                     for person in (config.person_a, config.person_b))
+    resume = (run_dir / CHECKPOINT).exists()
+    keras.utils.set_random_seed(config.seed)
+    strategy = strategy or select_strategy()
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    with strategy.scope():
+        model = build_swap_model(config.model, config.image_size, dtype="mixed_float16" if on_gpu else None)
+        model.loss_fn = make_face_loss(config.mae_weight, config.dssim_weight, config.eyes_mouth_weight)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=0.5, beta_2=0.999),
+                      jit_compile=on_gpu)  # XLA on GPUs; on the CPU it measured slower than oneDNN
+        model.optimizer.build(model.trainable_variables)  # so a checkpoint's optimizer state can load
+        if resume:
+            _load_weights(model, run_dir, f"RUN={config.run!r}")
+        elif config.init_from:
+            source = load_run(paths.run_dir(config.weights_dir, config.project, config.init_from))
+            if (source.model_name, source.image_size) != (model.model_name, model.image_size):
+                raise ValueError(f"INIT_FROM={config.init_from!r} is a {source.model_name!r} model at "
+                                 f"{source.image_size} px; MODEL={config.model!r} cannot start from it: "
+                                 f"set MODEL={source.model_name!r} or INIT_FROM=None")
+            model.set_weights(source.get_weights())  # layers only: the optimizer starts fresh
+    done = int(model.optimizer.iterations.numpy())
+    history = [h for h in read_json(run_dir / "history.json", []) if h["step"] <= done] if resume else []
+    time_before = history[-1]["time_s"] if history else 0.0
+
+    def save():
+        with atomic_path(run_dir / CHECKPOINT, suffix=".weights.h5") as tmp:
+            model.save_weights(tmp)
+        steps_done = int(model.optimizer.iterations.numpy())
+        write_json(run_dir / "history.json", history)
+        write_json(run_dir / "config.json", {**config.to_json(), "steps_done": steps_done})
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        write_json(run_dir / "config.json", {**config.to_json(), "steps_done": 0})
+    ds = make_training_dataset(*data, config.batch_size, config.seed, config.augment, start=done)
+    run_cb = _RunCallback(config, history, time_before, save)
+    from swaplab.viz import LivePlot
+
+    # a fixed set of faces, evenly spread over each set, so previews are comparable over time
+    picks = [np.linspace(0, len(images) - 1, min(4, len(images))).astype(int) for images, _ in data]
+    live = LivePlot(data[0][0][picks[0]], data[1][0][picks[1]], history, run_dir, config.preview_every,
+                    run_cb.step, config.interactive)
+    started = time.perf_counter()
+    if done < config.steps:
+        le = config.log_every
+        model.fit(ds, steps_per_epoch=le, initial_epoch=done // le, epochs=math.ceil(config.steps / le),
+                  verbose=0, shuffle=False, callbacks=[run_cb, live, *(callbacks or [])])
+    seconds = time.perf_counter() - started
+    steps_done = int(model.optimizer.iterations.numpy())
+    report = {"run": config.run, "model": config.model, "image_size": config.image_size,
+              "steps_done": steps_done, "steps_this_session": steps_done - done, "resumed_from_step": done,
+              "seconds_this_session": round(seconds, 1),
+              "steps_per_s": (steps_done - done) / seconds if seconds else None,
+              "faces_per_s": 2 * config.batch_size * (steps_done - done) / seconds if seconds else None,
+              "gflop_per_face": flops_per_face(model) / 1e9,
+              "final_loss_a": history[-1]["loss_a"] if history else None,
+              "final_loss_b": history[-1]["loss_b"] if history else None,
+              "replicas": strategy.num_replicas_in_sync, "mixed_precision": on_gpu}
+    if config.init_from:
+        source_dir = paths.run_dir(config.weights_dir, config.project, config.init_from)
+        report["warm_start"] = {"init_from": config.init_from,
+                                **warm_start_savings(history, read_json(source_dir / "history.json", []))}
+    write_json(run_dir / "train_report.json", report)
+    return report
+

@@ -1,0 +1,125 @@
+"""Watching a model learn: loss plots and A/B preview grids, live in Jupyter, PNGs headless.
+
+``preview_grid`` and ``plot_losses`` are plain functions other notebooks reuse;
+``LivePlot`` is the Keras callback 03_train uses. In Jupyter it redraws one output in
+place (``IPython.display`` with a ``display_id``, imported only when asked for); both
+modes write ``previews/step_XXXXXX.png`` and ``loss.png`` into the run folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import matplotlib.pyplot as plt  # without a display matplotlib falls back to Agg by itself
+import numpy as np
+
+from swaplab.io import atomic_path
+
+
+def preview_grid(model, faces_a, faces_b) -> np.ndarray:
+    """Rows of faces; columns A, A->A, A->B | B, B->B, B->A.
+
+    faces_a, faces_b: (n, S, S, 3) float32 in [0, 1] or uint8 (the same n for both).
+    Returns (n*S, 6*S, 3) uint8 RGB.
+    """
+    faces_a = _as_float(faces_a)
+    faces_b = _as_float(faces_b)
+    if len(faces_a) != len(faces_b):
+        raise ValueError(f"preview_grid: {len(faces_a)} faces of A but {len(faces_b)} of B; pass as many of each")
+    cols = [faces_a, model.reconstruct(faces_a, "a"), model.swap(faces_a, to="b"),
+            faces_b, model.reconstruct(faces_b, "b"), model.swap(faces_b, to="a")]
+    rows = np.concatenate(cols, axis=2)  # (n, S, 6S, 3)
+    grid = np.concatenate(list(rows), axis=0)  # (nS, 6S, 3)
+    return (np.clip(grid, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+def _as_float(faces) -> np.ndarray:
+    faces = np.asarray(faces)
+    return faces.astype(np.float32) / 255.0 if faces.dtype == np.uint8 else faces.astype(np.float32)
+
+
+def loss_figure(history: list[dict]):
+    """Figure of loss_a and loss_b against step, log scale. history: [{"step", "loss_a", "loss_b"}, ...]."""
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
+    steps = [h["step"] for h in history]
+    for side, colour in (("a", "tab:blue"), ("b", "tab:orange")):
+        ax.plot(steps, [h[f"loss_{side}"] for h in history], color=colour, label=f"loss {side.upper()}")
+    if history:
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("masked MAE + DSSIM")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_losses(history: list[dict], path) -> Path:
+    """Write the loss plot of ``history`` to ``path`` (PNG, atomically); returns the path."""
+    fig = loss_figure(history)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def save_png(image: np.ndarray, path) -> Path:
+    """Write a (H, W, 3) uint8 image as PNG, atomically."""
+    with atomic_path(path) as tmp:
+        plt.imsave(tmp, image, format="png")
+    return Path(path)
+
+
+class LivePlot(keras.callbacks.Callback):
+    """Every ``every`` steps (and at the end): preview grid + loss plot, in place or as PNGs.
+
+    ``history`` is the list the training loop appends records to (shared, not copied);
+    ``step_fn`` returns the global step (the optimizer's iteration count).
+    """
+
+    def __init__(self, faces_a, faces_b, history: list[dict], out_dir, every: int, step_fn,
+                 interactive: bool = False):
+        super().__init__()
+        self.faces_a, self.faces_b = faces_a, faces_b
+        self.history, self.every, self.step_fn = history, every, step_fn
+        self.out_dir = Path(out_dir)
+        self.interactive = interactive
+        self._handle = None  # IPython DisplayHandle, created on first draw
+        self.last_grid = None  # (n*S, 6*S, 3) uint8 of the latest draw
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.step_fn()
+        if step % self.every == 0:
+            self.draw(step)
+
+    def on_train_end(self, logs=None):
+        self.draw(self.step_fn())
+
+    def draw(self, step: int) -> None:
+        self.last_grid = preview_grid(self.model, self.faces_a, self.faces_b)
+        save_png(self.last_grid, self.out_dir / "previews" / f"step_{step:06d}.png")
+        plot_losses(self.history, self.out_dir / "loss.png")
+        if self.interactive:
+            self._show(step)
+
+    def _show(self, step: int) -> None:
+        from IPython.display import display  # lazy: lib/ never needs IPython to import
+
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 3.5), gridspec_kw={"width_ratios": [1, 1.4]})
+        steps = [h["step"] for h in self.history]
+        for side in "ab":
+            left.plot(steps, [h[f"loss_{side}"] for h in self.history], label=f"loss {side.upper()}")
+        if self.history:
+            left.set_yscale("log")
+        left.set_xlabel("step")
+        left.legend()
+        right.imshow(self.last_grid)
+        right.set_title(f"step {step}:  A  A→A  A→B  |  B  B→B  B→A", fontsize=9)
+        right.axis("off")
+        fig.tight_layout()
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+        plt.close(fig)

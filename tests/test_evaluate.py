@@ -1,0 +1,217 @@
+"""Swap metrics on known cases: real GRID clips, real MediaPipe and dlib, small face sets built by 02_align's code.
+
+A person's own unseen clip scored against their own face set is "retrieved"
+almost every frame; a video compared with itself has zero pose and expression
+error and stability ratios of 1; a side-by-side output is read from its right
+half; a swap with no face in it is reported, not raised.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from swaplab import assets, evaluate, faceset, identity, io, paths, video
+
+S1_GALLERY = "samples/grid/s1/bbaf2n.mpg"
+S2_GALLERY = "samples/grid/s2/pwij3p.mpg"
+S1_CLIP = "samples/grid/s1/pwbq6p.mpg"  # not in either gallery
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return identity.Embedder()
+
+
+@pytest.fixture(scope="module")
+def galleries(tmp_path_factory):
+    """{person: faces dir}: s1 and s2 face sets from one clip each, every other frame, all faces embedded by 02_align."""
+    data = tmp_path_factory.mktemp("data")
+    out = {}
+    for person, key in (("s1", S1_GALLERY), ("s2", S2_GALLERY)):
+        src = paths.sources_dir(data, "t", person)
+        src.mkdir(parents=True)
+        shutil.copy(assets.fetch(key, data_dir=data), src)
+        faceset.align_person(data, "t", person, face_size=160, sample_fps=12.5, identity_every=1, workers=1, progress=False)
+        out[person] = paths.faces_dir(data, "t", person)
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return assets.fetch(S1_CLIP, data_dir=tmp_path_factory.mktemp("clips"))
+
+
+@pytest.fixture(scope="module")
+def self_result(clip, galleries, embedder):
+    """The s1 clip as its own 'swap', target s1, source s2: 2 s (50 frames), identity on 20 of them."""
+    return evaluate.evaluate_swap(clip, clip, galleries["s2"], galleries["s1"], duration=2.0,
+                                  identity_frames=20, embedder=embedder, progress=False)
+
+
+def test_own_frames_are_retrieved_against_own_gallery(self_result):
+    s = self_result["summary"]
+    assert s["frames"] == 50 and s["faces_found"] == 1.0 and s["input_faces_found"] == 1.0
+    assert s["identity_retrieval"] >= 0.95
+    assert s["dist_target_mean"] < identity.SAME_PERSON < s["dist_source_mean"]
+    assert s["input_closer_to_source"] == 0.0  # the input is s1 and "source" is s2's gallery here
+    measured = [d for d in self_result["per_frame"]["dist_target"] if d is not None]
+    assert 10 <= len(measured) <= 20  # at most identity_frames=20, spread over the 50 frames
+
+
+def test_video_against_itself_has_no_pose_or_expression_error(self_result):
+    s = self_result["summary"]
+    assert s["pose_error_deg"] == pytest.approx(0, abs=1e-6)
+    assert s["expression_error"] == pytest.approx(0, abs=1e-6)
+    assert all(v == pytest.approx(0, abs=1e-6) for v in s["expression_error_keys"].values())
+    assert s["jitter_ratio"] == pytest.approx(1.0) and s["face_change_ratio"] == pytest.approx(1.0)
+    assert 0 < s["jitter_input"] < 0.02 and s["face_change_input"] > 0
+    assert self_result["side_by_side"] is False and not self_result["reasons"]
+
+
+def test_side_by_side_output_is_read_from_its_right_half(tmp_path, clip, galleries, embedder):
+    """original | s1 frames: the right half is scored. A left half of noise would fail every check."""
+    rng = np.random.default_rng(0)
+    out = tmp_path / "sbs.mp4"
+    with video.VideoWriter(out, 25) as w:
+        for f in video.FrameReader(clip, duration=0.8):
+            w.write(np.hstack([rng.integers(0, 256, f.image.shape, dtype=np.uint8), f.image]))
+    r = evaluate.evaluate_swap(clip, out, galleries["s2"], galleries["s1"], duration=0.8, identity_frames=5,
+                               embedder=embedder, progress=False)
+    s = r["summary"]
+    assert r["side_by_side"] is True and s["frames"] == 20 and s["faces_found"] == 1.0
+    assert s["identity_retrieval"] == 1.0
+    assert s["pose_error_deg"] < 1.5 and s["expression_error"] < 0.3  # H.264 changes pixels a little, not the face
+
+
+def test_swap_without_faces_is_reported_not_raised(tmp_path, clip, galleries, embedder):
+    noise = tmp_path / "noise.mp4"
+    rng = np.random.default_rng(1)
+    with video.VideoWriter(noise, 25) as w:
+        for _ in range(10):
+            w.write(rng.integers(0, 256, (288, 360, 3), dtype=np.uint8))
+    r = evaluate.evaluate_swap(clip, noise, galleries["s2"], galleries["s1"], duration=0.4, embedder=embedder, progress=False)
+    s = r["summary"]
+    assert s["faces_found"] == 0.0 and s["input_faces_found"] == 1.0
+    assert s["identity_retrieval"] is None and s["pose_error_deg"] is None and s["jitter_ratio"] is None
+    assert {"identity", "pose", "expression", "jitter"} <= set(r["reasons"])
+    assert "no face" in r["reasons"]["identity"]
+    path = evaluate.write_metrics(r, tmp_path / "reports" / "metrics.json")
+    text = path.read_text()
+    assert "NaN" not in text and json.loads(text)["summary"]["faces_found"] == 0.0
+
+
+def test_frame_count_mismatch_is_a_warning(tmp_path, clip, galleries, embedder):
+    short = tmp_path / "short.mp4"
+    with video.VideoWriter(short, 25) as w:
+        for f in video.FrameReader(clip, duration=0.4):
+            w.write(f.image)
+    r = evaluate.evaluate_swap(clip, short, galleries["s2"], galleries["s1"], duration=0.8, identity_frames=2,
+                               embedder=embedder, progress=False)
+    assert r["summary"]["frames"] == 10 and "START/DURATION" in r["warnings"][0]
+
+
+def test_a_swapped_video_of_another_shape_is_refused(tmp_path, clip, galleries):
+    tall = tmp_path / "tall.mp4"
+    with video.VideoWriter(tall, 25) as w:
+        w.write(np.zeros((360, 200, 3), np.uint8))
+    with pytest.raises(ValueError, match="check that SWAPPED was made from INPUT"):
+        evaluate.evaluate_swap(clip, tall, galleries["s2"], galleries["s1"], progress=False)
+
+
+def test_gallery_from_face_set_uses_stored_embeddings_and_from_crops(galleries, embedder, clip, monkeypatch):
+    fs = faceset.FaceSet(galleries["s1"])
+    stored = [v for k, v in fs.embeddings().items() if any(r["file"].endswith(k + ".jpg") for r in fs.kept())]
+    c, n = evaluate.gallery_centroid(galleries["s1"], embedder)
+    assert n == len(stored) >= evaluate.GALLERY_MIN and np.allclose(c, np.mean(stored, 0), atol=1e-5)
+    monkeypatch.setattr(evaluate, "GALLERY_MIN", 10_000)  # too few stored: embed a sample of the kept crops here
+    c_few, n_few = evaluate.gallery_centroid(galleries["s1"], embedder, max_faces=3)
+    assert n_few == 3 and identity.distance(c, c_few) < 0.3
+    crops = evaluate.video_faces(clip, 160, max_faces=4)
+    assert crops.shape == (4, 160, 160, 3) and crops.dtype == np.uint8
+    c2, n2 = evaluate.gallery_centroid(crops, embedder)
+    assert n2 == 4 and identity.distance(c, c2) < identity.SAME_PERSON  # same speaker, unseen clip
+
+
+def test_empty_face_set_names_the_folder(tmp_path, embedder):
+    with pytest.raises(FileNotFoundError, match="run 02_align"):
+        evaluate.gallery_centroid(tmp_path / "t" / "b" / "faces", embedder)
+
+
+def test_jitter_is_zero_for_steady_motion_and_grows_with_shake():
+    base = np.random.default_rng(0).uniform(0, 100, (478, 2))
+    steady = [base + 2.0 * t for t in range(6)]  # constant velocity
+    shaky = [base + (3.0 if t % 2 else 0.0) for t in range(6)]
+    assert max(evaluate._jitter(steady, [100.0] * 6)[1:-1]) == pytest.approx(0, abs=1e-9)
+    j = evaluate._jitter(shaky, [100.0] * 6)
+    assert j[0] is None and j[-1] is None and min(j[1:-1]) == pytest.approx(2 * 3.0 * np.sqrt(2) / 100)
+    assert evaluate._jitter([base, None, base], [100.0] * 3) == [None, None, None]
+
+
+def test_reconstruction_metrics_score_the_model_output():
+    faces = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    perfect = SimpleNamespace(image_size=32, reconstruct=lambda x, side, batch_size: x)
+    r = evaluate.reconstruction_metrics(perfect, faces, "a")
+    assert r["faces"] == 3 and r["ssim"] == pytest.approx(1.0) and r["psnr"] == 100.0
+    grey = SimpleNamespace(image_size=16, reconstruct=lambda x, side, batch_size: np.full_like(x, 0.5))
+    r = evaluate.reconstruction_metrics(grey, faces, "b")  # 32 px crops resized to the model's 16 px
+    assert r["side"] == "b" and r["ssim"] < 0.1 and 3 < r["psnr"] < 20 and len(r["per_face"]["psnr"]) == 3
+    empty = evaluate.reconstruction_metrics(perfect, np.zeros((0, 32, 32, 3), np.uint8), "a")
+    assert empty["ssim"] is None and "no held-back faces" in empty["reason"]
+    with pytest.raises(ValueError, match="aligned RGB crops"):
+        evaluate.reconstruction_metrics(perfect, np.zeros((2, 32, 32)), "a")
+
+
+def test_reconstruction_metrics_with_a_real_untrained_model(clip):
+    from swaplab.models import build_swap_model
+
+    model = build_swap_model("lite")
+    faces = evaluate.video_faces(clip, model.image_size, max_faces=4)
+    r = evaluate.reconstruction_metrics(model, faces, "a")
+    assert r["faces"] == 4 and 0 <= r["ssim"] < 0.5 and 0 < r["psnr"] < 20  # random weights rebuild nothing
+
+
+def test_plot_and_strip(tmp_path, self_result, clip):
+    fig = evaluate.plot_metrics(self_result, tmp_path)
+    assert len(fig.axes) == 4 and (tmp_path / "metrics_per_frame.png").stat().st_size > 20_000
+    strip = evaluate.frame_strip(clip, clip, n=4, duration=2.0, height=100)
+    assert strip.shape == (200, 4 * 125, 3) and strip.dtype == np.uint8
+    assert np.array_equal(strip[:100], strip[100:])  # same video above and below
+
+
+def test_held_back_faces_refuses_a_training_source(galleries, clip, tmp_path):
+    trained = assets.fetch(S1_GALLERY, data_dir=tmp_path)
+    faces, why = evaluate.held_back_faces(trained, galleries["s1"], 64, max_faces=3)
+    assert faces.shape == (0, 64, 64, 3) and "training sources" in why
+    faces, why = evaluate.held_back_faces(clip, galleries["s1"], 64, max_faces=3)
+    assert faces.shape == (3, 64, 64, 3) and why is None
+
+
+def test_locate_swap_prefers_given_then_report_then_default(tmp_path, clip):
+    with pytest.raises(FileNotFoundError, match="run 04_swap"):
+        evaluate.locate_swap(tmp_path, "p", clip, "a2b")
+    default = paths.output_dir(tmp_path, "p") / "pwbq6p_a2b.mp4"
+    default.parent.mkdir(parents=True)
+    default.write_bytes(b"x")
+    assert evaluate.locate_swap(tmp_path, "p", clip, "a2b")["swapped"] == default
+    other = tmp_path / "cut.mp4"
+    other.write_bytes(b"x")
+    io.write_json(paths.reports_dir(tmp_path, "p") / "04_swap.json",
+                  {"input": str(clip), "output": str(other), "direction": "a2b", "start": 1.0, "duration": 0.5})
+    found = evaluate.locate_swap(tmp_path, "p", clip, "a2b")
+    assert (found["swapped"], found["start"], found["duration"]) == (other, 1.0, 0.5)
+    with pytest.raises(FileNotFoundError, match="pwbq6p_b2a.mp4"):  # the report is of another direction
+        evaluate.locate_swap(tmp_path, "p", clip, "b2a")
+    assert evaluate.locate_swap(tmp_path, "p", clip, "a2b", swapped=default)["start"] == 0.0
+
+
+def test_targets_and_summary_table(self_result):
+    s = self_result["summary"]
+    assert evaluate.targets_met(s) == {"identity_retrieval": True, "pose_error_deg": True}
+    assert evaluate.targets_met({"identity_retrieval": 0.5, "pose_error_deg": None}) == {"identity_retrieval": False, "pose_error_deg": None}
+    table = evaluate.summary_table(s, {"a": {"ssim": 0.8, "psnr": 24.0}})
+    assert "identity retrieval" in table and "yes" in table and "0.800 / 24.0 dB" in table

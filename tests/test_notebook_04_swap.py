@@ -1,0 +1,42 @@
+"""04_swap runs headless through papermill on a GRID sample clip with a tiny trained run."""
+
+import time
+
+import pytest
+
+from swaplab import SYNTHETIC_TAG, io, train, video
+from swaplab.notebooks import run_notebook
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """weights/nbswap/tiny: "lite" trained for 2 steps on synthetic faces (enough to load and swap)."""
+    root = tmp_path_factory.mktemp("nb04")
+    config = train.TrainConfig(project="nbswap", run="tiny", model="lite", batch_size=4, steps=2, log_every=1,
+                               preview_every=1000, save_every=1000, data_dir=str(root / "data"),
+                               weights_dir=str(root / "weights"))
+    data = tuple(train.synthetic_faces(8, 64, person=p) for p in (0, 1))
+    train.train(config, data=data)
+    return root
+
+
+@pytest.mark.notebook
+def test_04_swap_on_a_sample_clip(tiny_run, tmp_path):
+    data, weights = tiny_run / "data", tiny_run / "weights"
+    params = {"PROJECT": "nbswap", "RUN": "tiny", "INPUT": "samples/grid/s1/bbaf2n.mpg", "DIRECTION": "a2b",
+              "DURATION": 1.0, "SIDE_BY_SIDE": True, "BATCH_SIZE": 4, "DATA_DIR": str(data), "WEIGHTS_DIR": str(weights)}
+    t0 = time.time()
+    run_notebook("04_swap", params, tmp_path)
+    assert time.time() - t0 < 120
+
+    out = data / "nbswap" / "output" / "bbaf2n_a2b.mp4"
+    info = video.probe(out)
+    assert (info.width, info.height, info.frame_count, info.fps) == (720, 288, 25, 25.0)
+    assert info.has_audio and info.tags["comment"] == SYNTHETIC_TAG
+    reports = data / "nbswap" / "reports"
+    summary = io.read_json(reports / "04_swap.json")
+    assert (summary["frames"], summary["faces_swapped"], summary["direction"]) == (25, 25, "a2b")
+    assert summary["options"]["side_by_side"] is True and summary["warnings"] == []
+    assert abs(summary["audio_s"] - 1.0) < 0.06
+    assert (reports / "04_swap_strip.jpg").stat().st_size > 5_000
+    assert (reports / "04_swap_preview.jpg").stat().st_size > 5_000
