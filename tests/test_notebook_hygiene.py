@@ -44,6 +44,19 @@ def test_parameters_cell_shape(path):
     assert nb["cells"][0]["cell_type"] == "markdown" and nb["cells"][0]["source"][0].startswith("# "), f"{path.name}: first cell must be the '# NN · Title' markdown"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_documents_every_parameter(path):
+    """`papermill --help-notebook` must parse every line (it gives up on a line whose comment holds '=')."""
+    import papermill as pm
+
+    nb = json.loads(path.read_text())
+    (cell,) = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    names = {node.target.id for node in ast.parse("".join(cell["source"])).body}
+    found = pm.inspect_notebook(str(path))
+    assert set(found) == names, f"{path.name}: papermill could not read {sorted(names - set(found))}"
+    assert all(p["help"] for p in found.values()), f"{path.name}: a parameter without help text"
+
+
 def test_nbstripout_keeps_tags():
     """nbstripout is configured through .gitattributes and must not drop cell tags."""
     root = Path(__file__).resolve().parents[1]

@@ -29,7 +29,7 @@ def steps(project: str, run: str, budget_min: float, model: str) -> list[tuple[s
     return [
         ("01_collect", {**common, "PERSON": "a", "SOURCES": s1}),
         ("01_collect", {**common, "PERSON": "b", "SOURCES": ["samples/grid/s2/"]}),
-        ("02_align", {**common, "PERSON": "a"}),
+        ("02_align", {**common, "PERSON": "a", "COMPARE_WITH": ""}),
         ("02_align", {**common, "PERSON": "b", "COMPARE_WITH": "a", "TARGET_VIDEO": HOLDOUT}),
         ("03_train", {**common, "PERSON_A": "a", "PERSON_B": "b", "RUN": run, "MODEL": model,
                       "TIME_BUDGET_MIN": budget_min, "STEPS": 1_000_000}),
