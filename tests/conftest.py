@@ -8,6 +8,7 @@ the same way the notebooks hand work to each other through the disk.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,34 @@ def _mirror():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SWAPLAB_MIRROR", str(assets.mirror_dir() or SHARED))
         yield
+
+
+@pytest.fixture(scope="session")
+def aligned_project(tmp_path_factory):
+    """(data_dir, weights_dir, project): one s1 clip as person "a", one s2 clip as "b", aligned by 02_align's code."""
+    from swaplab import faceset, paths
+
+    root = tmp_path_factory.mktemp("aligned")
+    data, weights = root / "data", root / "weights"
+    for person, key in (("a", "samples/grid/s1/bbaf2n.mpg"), ("b", "samples/grid/s2/pwij3p.mpg")):
+        src = paths.sources_dir(data, "t", person)
+        src.mkdir(parents=True)
+        shutil.copy(assets.fetch(key, data_dir=data), src)
+        faceset.align_person(data, "t", person, face_size=128, sample_fps=12.5, workers=1, progress=False)
+    return data, weights, "t"
+
+
+@pytest.fixture(scope="session")
+def swapped_project(aligned_project):
+    """A few training steps on the aligned faces, then an s1 clip never trained on, swapped a2b side by side."""
+    from swaplab import paths, swap, train
+
+    data, weights, project = aligned_project
+    config = train.TrainConfig(project=project, run="tiny", model="tiny", batch_size=4, steps=4, log_every=1,
+                               preview_every=1000, save_every=1000, data_dir=str(data), weights_dir=str(weights))
+    train.train(config)
+    clip = assets.fetch("samples/grid/s1/bbir8p.mpg", data_dir=data)
+    out = swap.default_output(data, project, clip, "a2b")
+    options = swap.SwapOptions(direction="a2b", duration=1.2, side_by_side=True, batch_size=4)
+    swap.convert(clip, paths.run_dir(weights, project, "tiny"), out, options, progress=False, project=project)
+    return dict(data_dir=data, weights_dir=weights, project=project, run="tiny", input=clip, swapped=out, direction="a2b")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import swaplab
-from swaplab import SYNTHETIC_TAG, assets, swap, video
+from swaplab import SYNTHETIC_TAG, assets, collect, swap, video
 
 CLIP = "samples/grid/s1/bbaf2n.mpg"  # 360x288, 25 fps, 2.98 s, one speaker facing the camera, audio
 
@@ -155,16 +155,16 @@ def test_a_run_of_another_project_is_refused(model, tmp_path, monkeypatch):
     assert swap.load_model(run, project="other") is model
 
 
-def test_resolve_input_and_default_output(clip, tmp_path):
-    assert swap.resolve_input(str(clip), tmp_path, "demo") == clip
-    got = swap.resolve_input(CLIP, tmp_path, "demo")
+def test_resolve_media_and_default_output(clip, tmp_path):
+    assert collect.resolve_media(str(clip), tmp_path, "demo") == clip
+    got = collect.resolve_media(CLIP, tmp_path, "demo")
     assert got.exists() and got.name == "bbaf2n.mpg"
     src = tmp_path / "demo" / "a" / "sources" / "talk.mp4"
     src.parent.mkdir(parents=True)
     src.write_bytes(b"x")
-    assert swap.resolve_input("talk", tmp_path, "demo") == src
+    assert collect.resolve_media("talk", tmp_path, "demo") == src
     with pytest.raises(FileNotFoundError, match="01_collect"):
-        swap.resolve_input("nothing", tmp_path, "demo")
+        collect.resolve_media("nothing", tmp_path, "demo")
     assert swap.default_output(tmp_path, "demo", "x/talk.mp4", "a2b") == tmp_path / "demo" / "output" / "talk_a2b.mp4"
 
 

@@ -178,23 +178,6 @@ def load_model(model, project: str | None = None):
     return train.load_run(run)
 
 
-def resolve_input(value: str, data_dir: str | Path, project: str) -> Path:
-    """INPUT as a path: an existing file or folder, a sample asset key, or a source collected for ``project``."""
-    from . import assets, paths
-
-    path = Path(value)
-    if path.exists():
-        return path
-    if value in assets.keys():
-        return assets.fetch(value, data_dir=data_dir, progress=False)
-    project_dir = paths.project_dir(data_dir, project)
-    collected = sorted(p for p in project_dir.glob("*/sources/*") if value in (p.name, p.stem))
-    if collected:
-        return collected[0]
-    raise FileNotFoundError(f"INPUT={value!r} is neither a file, a sample (e.g. 'samples/grid/s1/bbaf2n.mpg') "
-                            f"nor a source in {project_dir}/*/sources/: check the name or run 01_collect")
-
-
 def default_output(data_dir: str | Path, project: str, input: str | Path, direction: str) -> Path:
     """data/<project>/output/<input stem>_<direction>.mp4"""
     from . import paths
