@@ -131,8 +131,9 @@ def test_gallery_from_face_set_uses_stored_embeddings_and_from_crops(galleries, 
     monkeypatch.setattr(evaluate, "GALLERY_MIN", 10_000)  # too few stored: embed a sample of the kept crops here
     c_few, n_few = evaluate.gallery_centroid(galleries["s1"], embedder, max_faces=3)
     assert n_few == 3 and identity.distance(c, c_few) < 0.3
-    crops = evaluate.video_faces(clip, 160, max_faces=4)
+    crops, masks = evaluate.video_faces(clip, 160, max_faces=4)
     assert crops.shape == (4, 160, 160, 3) and crops.dtype == np.uint8
+    assert masks.shape == (4, 160, 160) and 0.4 < (masks > 0).mean() < 0.9  # the face hull fills most of an aligned crop
     c2, n2 = evaluate.gallery_centroid(crops, embedder)
     assert n2 == 4 and identity.distance(c, c2) < identity.SAME_PERSON  # same speaker, unseen clip
 
@@ -164,14 +165,21 @@ def test_reconstruction_metrics_score_the_model_output():
     assert empty["ssim"] is None and "no held-back faces" in empty["reason"]
     with pytest.raises(ValueError, match="aligned RGB crops"):
         evaluate.reconstruction_metrics(perfect, np.zeros((2, 32, 32)), "a")
+    # with a mask, only the face region counts: errors outside it do not lower the scores
+    masks = np.zeros((3, 32, 32), np.uint8)
+    masks[:, 8:24, 8:24] = 255
+    outside_wrong = SimpleNamespace(image_size=32, reconstruct=lambda x, side, batch_size: np.where(masks[..., None] > 0, x, 1 - x))
+    inside = evaluate.reconstruction_metrics(outside_wrong, faces, "a", masks=masks)
+    whole = evaluate.reconstruction_metrics(outside_wrong, faces, "a")
+    assert inside["psnr"] == 100.0 and inside["region"] == "face mask" and whole["psnr"] < 20
 
 
 def test_reconstruction_metrics_with_a_real_untrained_model(clip):
     from swaplab.models import build_swap_model
 
     model = build_swap_model("lite")
-    faces = evaluate.video_faces(clip, model.image_size, max_faces=4)
-    r = evaluate.reconstruction_metrics(model, faces, "a")
+    faces, masks = evaluate.video_faces(clip, model.image_size, max_faces=4)
+    r = evaluate.reconstruction_metrics(model, faces, "a", masks=masks)
     assert r["faces"] == 4 and 0 <= r["ssim"] < 0.5 and 0 < r["psnr"] < 20  # random weights rebuild nothing
 
 
@@ -185,10 +193,10 @@ def test_plot_and_strip(tmp_path, self_result, clip):
 
 def test_held_back_faces_refuses_a_training_source(galleries, clip, tmp_path):
     trained = assets.fetch(S1_GALLERY, data_dir=tmp_path)
-    faces, why = evaluate.held_back_faces(trained, galleries["s1"], 64, max_faces=3)
-    assert faces.shape == (0, 64, 64, 3) and "training sources" in why
-    faces, why = evaluate.held_back_faces(clip, galleries["s1"], 64, max_faces=3)
-    assert faces.shape == (3, 64, 64, 3) and why is None
+    faces, masks, why = evaluate.held_back_faces(trained, galleries["s1"], 64, max_faces=3)
+    assert faces.shape == (0, 64, 64, 3) and masks.shape == (0, 64, 64) and "training sources" in why
+    faces, masks, why = evaluate.held_back_faces(clip, galleries["s1"], 64, max_faces=3)
+    assert faces.shape == (3, 64, 64, 3) and masks.shape == (3, 64, 64) and why is None
 
 
 def test_locate_swap_prefers_given_then_report_then_default(tmp_path, clip):

@@ -10,7 +10,7 @@ import pytest
 from swaplab import assets, faceset, landmarks, paths, video
 
 DUO = "samples/headpose/head-pose-face-detection-female-and-male.gif"
-FAST = dict(sample_fps=2, min_face=40, workers=1, progress=False)  # 10 of the GIF's 58 frames; faces ~70 px
+FAST = dict(max_faces=2, sample_fps=2, min_face=40, workers=1, progress=False)  # 10 of the GIF's 58 frames; faces ~70 px
 
 
 def _add(data, person, *files):

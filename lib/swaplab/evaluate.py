@@ -16,7 +16,7 @@ side-by-side output), finds the face in both with MediaPipe and measures:
   from one frame to the next, for both videos and as the ratio swapped / input.
 - faces found: share of the input's face frames in which the swap still has one.
 
-``reconstruction_metrics(model, faces, side)`` scores A->A or B->B on faces
+``reconstruction_metrics(model, faces, side, masks)`` scores A->A or B->B on faces
 the model never trained on (SSIM, PSNR). ``plot_metrics`` draws the per-frame
 curves; ``frame_strip`` lays input frames above swapped ones.
 
@@ -389,27 +389,36 @@ def write_metrics(result: dict, path: str | Path) -> Path:
 # ---------------------------------------------------------------- reconstruction
 
 
-def reconstruction_metrics(model, faces: np.ndarray, side: str, batch_size: int = 64, reason: str | None = None) -> dict:
+def reconstruction_metrics(model, faces: np.ndarray, side: str, masks: np.ndarray | None = None, batch_size: int = 64,
+                           reason: str | None = None) -> dict:
     """SSIM and PSNR of ``model.reconstruct(faces, side)`` against ``faces`` (A->A or B->B).
 
     ``faces``: (N, S, S, 3) aligned crops, uint8 or float32 in [0, 1], of faces
     the model did NOT train on (else it measures memory, not generalisation);
-    resized to ``model.image_size`` if needed. Returns means and per-face lists;
+    resized to ``model.image_size`` if needed. ``masks``: optional (N, S, S) face
+    masks (as ``video_faces`` returns): the scores then cover the face only, which
+    is all the model is trained to draw (the loss is masked; the background of a
+    crop is never learned and never pasted). Returns means and per-face lists;
     with no faces, None scores and ``reason`` (why there are none) instead.
     """
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    from skimage.metrics import structural_similarity
 
     faces = _as_model_faces(np.asarray(faces), model.image_size)
     if len(faces) == 0:
-        return {"side": side, "faces": 0, "ssim": None, "psnr": None, "per_face": {"ssim": [], "psnr": []},
+        return {"side": side, "faces": 0, "ssim": None, "psnr": None, "region": None, "per_face": {"ssim": [], "psnr": []},
                 "reason": reason or f"no held-back faces of person {side} to score"}
+    region = np.ones(faces.shape[:3], bool)  # (N, S, S)
+    if masks is not None:
+        region = _as_model_faces(np.repeat(np.asarray(masks)[..., None], 3, -1), model.image_size)[..., 0] > 0.5
     recon = np.clip(model.reconstruct(faces, side, batch_size=batch_size), 0.0, 1.0)  # (N, S, S, 3) float32
-    ssim = [float(structural_similarity(a, b, channel_axis=-1, data_range=1.0)) for a, b in zip(faces, recon)]
-    # a perfect copy has infinite PSNR: cap at 100 dB so the JSON stays finite
-    with np.errstate(divide="ignore"):
-        psnr = [min(100.0, float(peak_signal_noise_ratio(a, b, data_range=1.0))) for a, b in zip(faces, recon)]
+    ssim, psnr = [], []
+    for a, b, m in zip(faces, recon, region):
+        _, ssim_map = structural_similarity(a, b, channel_axis=-1, data_range=1.0, full=True)
+        ssim.append(float(ssim_map[m].mean()))
+        mse = float(((a - b)[m] ** 2).mean())
+        psnr.append(100.0 if mse == 0 else min(100.0, 10 * np.log10(1.0 / mse)))  # capped: the JSON stays finite
     return {"side": side, "faces": len(faces), "ssim": float(np.mean(ssim)), "psnr": float(np.mean(psnr)),
-            "per_face": {"ssim": ssim, "psnr": psnr}}
+            "region": "face mask" if masks is not None else "whole crop", "per_face": {"ssim": ssim, "psnr": psnr}}
 
 
 def _as_model_faces(faces: np.ndarray, size: int) -> np.ndarray:
@@ -424,31 +433,37 @@ def _as_model_faces(faces: np.ndarray, size: int) -> np.ndarray:
     return faces
 
 
-def video_faces(path: str | Path, size: int, max_faces: int = 64, start: float = 0.0, duration: float | None = None) -> np.ndarray:
-    """(N, size, size, 3) uint8 aligned crops of the main face in up to ``max_faces`` frames spread over a video range.
+def video_faces(path: str | Path, size: int, max_faces: int = 64, start: float = 0.0,
+                duration: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Aligned crops of the main face in up to ``max_faces`` frames spread over a video range, and their masks.
 
-    For reconstruction scores on a clip held back from training (the demo's
-    input clip): the same alignment as the face sets, at the model's size.
+    Returns crops (N, size, size, 3) uint8 and face masks (N, size, size) uint8 in
+    {0, 255}: the same alignment and hull as the face sets, at the model's size,
+    for reconstruction scores on a clip held back from training (the demo's input clip).
     """
     from . import align
     from .landmarks import Landmarker
 
     info = video.probe(path)
     frames = max(1, int((duration or info.duration - start) * info.fps))
-    crops = []
+    crops, masks = [], []
     with Landmarker("image", num_faces=1) as lm:
         for f in video.FrameReader(path, start=start, duration=duration, every=max(1, frames // max(max_faces, 1))):
             faces = lm.detect(f.image)
             if faces:
-                crops.append(align.crop_face(f.image, faces[0].landmarks, size)[0])
+                crop, matrix = align.crop_face(f.image, faces[0].landmarks, size)
+                crops.append(crop)
+                masks.append(align.landmark_masks(align.transform_points(faces[0].landmarks, matrix), size)[..., 0])
             if len(crops) >= max_faces:
                 break
-    return np.stack(crops) if crops else np.zeros((0, size, size, 3), np.uint8)
+    if not crops:
+        return np.zeros((0, size, size, 3), np.uint8), np.zeros((0, size, size), np.uint8)
+    return np.stack(crops), np.stack(masks)
 
 
 def held_back_faces(video_path: str | Path, faces_dir: str | Path, size: int, max_faces: int = 64,
                     start: float = 0.0, duration: float | None = None) -> tuple[np.ndarray, str | None]:
-    """(crops, None) of a video's faces if the person's face set was NOT made from it, else (empty, why).
+    """(crops, masks, None) of a video's faces if the person's face set was NOT made from it, else (empty, empty, why).
 
     Training sees exactly the face set, so a clip that is not among its sources
     (by name, or by SHA-256 in 01_collect's manifest) is held back: the demo's
@@ -461,9 +476,9 @@ def held_back_faces(video_path: str | Path, faces_dir: str | Path, size: int, ma
     digests = {e.get("sha256") for e in manifest["sources"]}
     video_path = Path(video_path)
     if video_path.stem in fs.summary.get("sources", {}) or (video_path.is_file() and assets.sha256_of(video_path) in digests):
-        empty = np.zeros((0, size, size, 3), np.uint8)
-        return empty, f"{video_path.name} is one of {fs.person}'s training sources, so its faces are not held back"
-    return video_faces(video_path, size, max_faces, start, duration), None
+        why = f"{video_path.name} is one of {fs.person}'s training sources, so its faces are not held back"
+        return np.zeros((0, size, size, 3), np.uint8), np.zeros((0, size, size), np.uint8), why
+    return (*video_faces(video_path, size, max_faces, start, duration), None)
 
 
 # ---------------------------------------------------------------- figures
