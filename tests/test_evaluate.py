@@ -29,14 +29,14 @@ def embedder():
 
 @pytest.fixture(scope="module")
 def galleries(tmp_path_factory):
-    """{person: faces dir}: s1 and s2 face sets from one clip each, every other frame, all faces embedded by 02_align."""
+    """{person: faces dir}: s1 and s2 face sets from one clip each, every other frame, every other face embedded by 02_align."""
     data = tmp_path_factory.mktemp("data")
     out = {}
     for person, key in (("s1", S1_GALLERY), ("s2", S2_GALLERY)):
         src = paths.sources_dir(data, "t", person)
         src.mkdir(parents=True)
         shutil.copy(assets.fetch(key, data_dir=data), src)
-        faceset.align_person(data, "t", person, face_size=160, sample_fps=12.5, identity_every=1, workers=1, progress=False)
+        faceset.align_person(data, "t", person, face_size=160, sample_fps=12.5, identity_every=2, workers=1, progress=False)
         out[person] = paths.faces_dir(data, "t", person)
     return out
 
@@ -133,7 +133,7 @@ def test_gallery_from_face_set_uses_stored_embeddings_and_from_crops(galleries, 
     assert n_few == 3 and identity.distance(c, c_few) < 0.3
     crops, masks = evaluate.video_faces(clip, 160, max_faces=4)
     assert crops.shape == (4, 160, 160, 3) and crops.dtype == np.uint8
-    assert masks.shape == (4, 160, 160) and 0.4 < (masks > 0).mean() < 0.9  # the face hull fills most of an aligned crop
+    assert masks.shape == (4, 160, 160) and 0.25 < (masks > 0).mean() < 0.8  # the face hull: about 40 % of an aligned crop
     c2, n2 = evaluate.gallery_centroid(crops, embedder)
     assert n2 == 4 and identity.distance(c, c2) < identity.SAME_PERSON  # same speaker, unseen clip
 

@@ -32,5 +32,6 @@ def test_05_evaluate_on_a_swapped_run(swapped_project, tmp_path):
     assert set(m["reconstruction"]) == {"a", "b"}
     assert all(Path(f).stat().st_size > 10_000 for f in m["figures"])
     # the summary table is in the executed notebook's output
-    out = "".join(o.get("text", "") for c in json.loads(executed.read_text())["cells"] for o in c.get("outputs", []))
+    texts = [o.get("text", "") for c in json.loads(executed.read_text())["cells"] for o in c.get("outputs", [])]
+    out = "".join("".join(t) if isinstance(t, list) else t for t in texts)  # nbformat stores text as str or lines
     assert "identity retrieval" in out and "pose error (deg)" in out
