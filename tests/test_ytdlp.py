@@ -14,13 +14,6 @@ from swaplab import assets, collect, video
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _mirror():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SWAPLAB_MIRROR", str(assets.mirror_dir() or SHARED))
-        yield
-
-
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

@@ -1,15 +1,21 @@
-"""Atomic writes: a file that matters is written under a temporary name in the
-same folder and renamed when complete, so an interrupted run never leaves a
-half-written checkpoint, index or video where a finished one is expected."""
+"""Atomic writes, and work that runs ahead of its consumer.
+
+A file that matters is written under a temporary name in the same folder and
+renamed when complete, so an interrupted run never leaves a half-written
+checkpoint, index or video where a finished one is expected. ``run_ahead``
+moves a producer (decoding, landmark detection) into a thread so it overlaps
+the caller's work."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import queue
 import tempfile
+import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 
 @contextlib.contextmanager
@@ -68,3 +74,52 @@ def _jsonable(x):
     if isinstance(x, Path):
         return str(x)
     raise TypeError(f"cannot write {type(x).__name__} to JSON")
+
+
+def run_ahead(produce: Callable[[threading.Event], Iterable], size: int, name: str) -> Iterator:
+    """Iterate over ``produce(stop)`` run in a thread, at most ``size`` items ahead of the consumer.
+
+    An exception in the producer is raised in the consumer, in order. When the
+    consumer stops early (break, exception, ``close()``), ``stop`` is set, the
+    producer is closed in its own thread (its ``finally`` blocks run there) and
+    the thread is joined.
+    """
+    q: queue.Queue = queue.Queue(maxsize=size)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():  # a timed put, so a consumer that left never blocks the producer for good
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        items = iter(produce(stop))
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(done)
+        except BaseException as e:  # handed to the consumer, raised there
+            put(e)
+        finally:
+            if hasattr(items, "close"):
+                items.close()
+
+    thread = threading.Thread(target=work, daemon=True, name=name)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=10)

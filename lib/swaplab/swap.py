@@ -24,8 +24,6 @@ for the notebook's scrubber.
 from __future__ import annotations
 
 import dataclasses
-import queue
-import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -35,7 +33,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import SYNTHETIC_TAG, align, blend, video
+from . import SYNTHETIC_TAG, align, blend, io, video
 from .smoothing import OneEuro
 
 DIRECTIONS = {"a2b": "b", "b2a": "a"}  # direction -> the decoder that renders the swapped face
@@ -342,47 +340,20 @@ def _located(reader: video.FrameReader, pipe: FramePipeline, ahead: int = 16):
     Decode waits (the reader thread) are charged to "decode". The thread stops
     when the consumer does (an exception, a KeyboardInterrupt, or the end).
     """
-    q: queue.Queue = queue.Queue(maxsize=ahead)
-    stop = threading.Event()
-    done = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work():
+    def produce(stop):
         frames = iter(reader)
         try:
             while not stop.is_set():
                 t0 = time.perf_counter()
                 frame = next(frames, None)
                 pipe.timings["decode"] += time.perf_counter() - t0
-                if frame is None or not put((frame, pipe.locate(frame.image, frame.time))):
-                    break
-        except BaseException as e:  # handed to the consumer, raised there
-            put(e)
+                if frame is None:
+                    return
+                yield frame, pipe.locate(frame.image, frame.time)
         finally:
             frames.close()  # stops the reader thread and kills ffmpeg
-        put(done)
 
-    t = threading.Thread(target=work, daemon=True, name="swaplab-locate")
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        t.join(timeout=10)
+    return io.run_ahead(produce, ahead, "swaplab-locate")
 
 
 def _batches(located, batch_size: int):

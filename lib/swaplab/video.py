@@ -28,7 +28,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .io import make_readable
+from .io import make_readable, run_ahead
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _DAMAGE = re.compile(r"error|corrupt|concealing|invalid|missing", re.I)
@@ -234,42 +234,13 @@ class FrameReader:
 
     def __iter__(self) -> Iterator[Frame]:
         produce = self._images if self.info.codec in {"images", "image"} else self._ffmpeg
-        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
-        stop = threading.Event()
-        done = object()
-
-        def worker():
-            try:
-                for item in produce(stop):
-                    while not stop.is_set():
-                        try:
-                            q.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-            except BaseException as e:  # handed to the consumer, raised there
-                q.put(e)
-            q.put(done)
-
-        t = threading.Thread(target=worker, daemon=True, name="swaplab-reader")
-        t.start()
+        frames = run_ahead(produce, self.prefetch, "swaplab-reader")
         try:
-            while True:
-                item = q.get()
-                if item is done:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
+            for frame in frames:
                 self.frames_read += 1
-                yield item
+                yield frame
         finally:
-            stop.set()
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    q.get_nowait()
-            t.join(timeout=5)
+            frames.close()  # stops the reader thread, which kills ffmpeg
 
     def _frame_index(self, i: int) -> int:
         return int(round(self.start * self.info.fps)) + i * self.every
