@@ -110,3 +110,16 @@ def test_person_without_sources_gets_a_clear_error(tmp_path):
     paths.sources_dir(tmp_path, "t", "b").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="sources is empty: run 01_collect for person b first"):
         faceset.align_person(tmp_path, "t", "b", progress=False)
+
+
+def test_corrupt_frames_mid_video_are_counted_not_a_crash(tmp_path):
+    """Garbage in the middle of an MPEG-1 stream: ffmpeg conceals it, the damage is counted, the faces are kept."""
+    data = bytearray(assets.fetch("samples/grid/s1/bbaf2n.mpg", data_dir=tmp_path).read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 4000] = np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    broken = tmp_path / "broken.mpg"
+    broken.write_bytes(bytes(data))
+    _add(tmp_path, "a", broken)
+    fs = faceset.align_person(tmp_path, "t", "a", sample_fps=12.5, identity_every=0, workers=1, progress=False)
+    assert fs.summary["decode_errors"] >= 1 and not fs.summary["errors"]
+    assert fs.summary["frames_read"] >= 30 and len(fs.kept()) >= 10

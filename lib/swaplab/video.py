@@ -31,7 +31,7 @@ import numpy as np
 from .io import make_readable, run_ahead
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-_DAMAGE = re.compile(r"error|corrupt|concealing|invalid|missing", re.I)
+_DAMAGE = re.compile(r"error|corrupt|damaged|concealing|invalid|missing", re.I)
 FOLDER_FPS = 25.0  # frames of an image folder are given this rate, so times and ranges mean something
 
 
