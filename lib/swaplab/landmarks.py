@@ -15,7 +15,9 @@ image's right, y up, z towards the camera):
 
 from __future__ import annotations
 
+import atexit
 import math
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +70,17 @@ def pose_from_matrix(matrix: np.ndarray) -> tuple[float, float, float]:
     return yaw, pitch, roll
 
 
+_OPEN: "weakref.WeakSet[Landmarker]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Close landmarkers still open at exit, while MediaPipe's own teardown can still run
+    (closed later, from ``__del__`` during interpreter shutdown, it prints a TypeError)."""
+    for lm in list(_OPEN):
+        lm.close()
+
+
 class Landmarker:
     """Detect faces and their 478 landmarks in RGB frames.
 
@@ -106,6 +119,7 @@ class Landmarker:
         self._task = vision.FaceLandmarker.create_from_options(options)
         self.mode = mode
         self._last_ts = -1
+        _OPEN.add(self)
 
     def detect(self, image: np.ndarray, timestamp_ms: int | None = None) -> list[Face]:
         """Faces in one ``(H, W, 3)`` uint8 RGB frame, largest first.
