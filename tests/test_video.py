@@ -107,3 +107,12 @@ def test_truncated_mpg_reads_short_with_decode_errors(mpg, tmp_path):
     reader = video.FrameReader(cut)
     frames = list(reader)
     assert 0 < len(frames) < 75 and reader.errors > 0
+
+
+def test_start_and_every_pick_the_frames_they_report(mpg):
+    """With a start and frame sampling, each frame's index names the frame it really is."""
+    every = list(video.FrameReader(mpg))
+    picked = list(video.FrameReader(mpg, start=1.04, duration=1.0, every=4))
+    assert [f.index for f in picked] == [26, 30, 34, 38, 42, 46, 50]
+    for f in picked:
+        assert np.array_equal(f.image, every[f.index].image)

@@ -408,14 +408,19 @@ def preview_frame(
     cache = {} if cache is None else cache
     pipe = cache.get("pipeline")
     if pipe is None or pipe.model is not model:
+        if pipe is not None:
+            pipe.close()
         pipe = cache["pipeline"] = FramePipeline(model, o, mode="image")
+        cache.pop("key", None)  # another model: the cached swap is stale
     pipe.options = o
     if cache.get("key") != key:
         info = video.probe(input)
         if not 0 <= frame_index < max(info.frame_count, 1):
             raise ValueError(f"frame {frame_index} is outside {input} (0..{info.frame_count - 1})")
         reader = video.FrameReader(input, start=frame_index / info.fps, width=o.output_width)
-        frame = next(iter(reader)).image
+        frames = iter(reader)
+        frame = next(frames).image
+        frames.close()  # stops the decoder now, not at garbage collection
         job = pipe.locate(frame, 0.0)
         swapped = pipe.swap_faces([job])[0] if job is not None else None
         cache.update(key=key, frame=frame, job=job, swapped=swapped)

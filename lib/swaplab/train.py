@@ -203,13 +203,8 @@ def load_run(run_dir) -> SwapModel:
     run_dir = Path(run_dir)
     config = run_config(run_dir)
     model = build_swap_model(config["model"], config["image_size"])
-    inference = build_swap_model(config["model"], config["image_size"])
-    # the checkpoint also holds optimizer state: read it into a compiled twin, keep the layers
-    model.compile(optimizer=keras.optimizers.Adam())
-    model.optimizer.build(model.trainable_variables)
-    _load_weights(model, run_dir, "load_run")
-    inference.set_weights(model.get_weights())
-    return inference
+    _load_weights(model, run_dir, "load_run")  # the layers only: the optimizer state in the file is left unread
+    return model
 
 
 def steps_to_loss(history: list[dict], target: float) -> int | None:

@@ -265,20 +265,21 @@ class FrameReader:
 
     def _ffmpeg(self, stop: threading.Event) -> Iterator[Frame]:
         w, h = self.out_size
+        # Input seeking lands on the wrong frame in MPEG-1 (GRID) files: seek fast to 5 s before,
+        # then drop frames up to the exact start with `trim` FIRST in the chain, so that `select`
+        # counts frames from the start and `scale` never works on a dropped frame.
+        coarse = max(self.start - 5.0, 0.0)
         filters = []
+        if self.start > coarse:
+            filters.append(f"trim=start={self.start - coarse:.4f},setpts=PTS-STARTPTS")
         if self.every > 1:
             filters.append(f"select=not(mod(n\\,{self.every}))")
         if (w, h) != (self.info.width, self.info.height):
             filters.append(f"scale={w}:{h}:flags=bicubic")
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error"]
-        # Input seeking lands on the wrong frame in MPEG-1 (GRID) files: seek fast to 5 s before,
-        # then decode and drop frames up to the exact start.
-        coarse = max(self.start - 5.0, 0.0)
         if coarse > 0:
             cmd += ["-ss", f"{coarse:.3f}"]
         cmd += ["-i", str(self.info.path)]
-        if self.start > coarse:
-            cmd += ["-ss", f"{self.start - coarse:.3f}"]
         if self.duration is not None:
             cmd += ["-t", f"{self.duration:.3f}"]
         if filters:
@@ -381,7 +382,9 @@ class VideoWriter:
         for k, v in self.metadata.items():
             cmd += ["-metadata", f"{k}={v}"]
         cmd += [str(self._tmp)]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        # stderr goes to a file, not a pipe: a chatty ffmpeg can then never block on a full pipe
+        self._stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._stderr)
         self._thread = threading.Thread(target=self._pump, daemon=True, name="swaplab-writer")
         self._thread.start()
 
@@ -430,11 +433,12 @@ class VideoWriter:
     def abort(self) -> None:
         """Stop ffmpeg and delete the temporary file; ``path`` is left as it was."""
         if self._proc is not None:
-            with contextlib.suppress(Exception):
-                self._q.put_nowait(None)
             self._proc.kill()
             self._proc.wait()
-            if self._thread is not None:
+            if self._thread is not None and self._thread.is_alive():
+                # the pump now fails on the dead pipe and drains the queue until it meets None
+                with contextlib.suppress(queue.Full):
+                    self._q.put(None, timeout=5)
                 self._thread.join(timeout=5)
             self._proc = None
         if self._tmp is not None:
@@ -442,12 +446,11 @@ class VideoWriter:
                 self._tmp.unlink()
 
     def _fail(self) -> None:
-        err = ""
-        if self._proc is not None and self._proc.stderr is not None:
-            with contextlib.suppress(Exception):
-                self._proc.kill()
-                err = self._proc.stderr.read().decode(errors="replace").strip()[-300:]
         self.abort()
+        err = ""
+        with contextlib.suppress(Exception):
+            self._stderr.seek(0)
+            err = self._stderr.read().decode(errors="replace").strip()[-300:]
         raise VideoError(f"ffmpeg failed writing {self.path}: {err or self._error}")
 
     def __enter__(self) -> "VideoWriter":
