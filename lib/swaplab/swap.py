@@ -290,8 +290,8 @@ def convert(
     output = Path(output)
     total = int(round((duration if duration is not None else info.duration - o.start) * info.fps))
     report = ConvertReport(str(input), str(output), o.direction, o.start, duration, options=dataclasses.asdict(o))
-    pipe = FramePipeline(model, o, mode="video")
     reader = video.FrameReader(input, start=o.start, duration=duration, width=o.output_width)
+    pipe = FramePipeline(model, o, mode="video")  # opens a landmarker, so after the reader, whose checks can raise
     meta = {"comment": SYNTHETIC_TAG, "description": SYNTHETIC_TAG,
             "title": f"{Path(input).stem} ({o.direction}, synthetic)", "encoder_app": "swaplab"}
     tick, close_bar = _progress(progress, total)
