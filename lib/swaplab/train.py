@@ -241,11 +241,13 @@ class _RunCallback(keras.callbacks.Callback):
         self.bar = None
 
     def step(self) -> int:
-        return int(self.model.optimizer.iterations.numpy())
+        """Steps done, counted here: reading the optimizer's counter every step would wait on the device."""
+        return self.first_step + self.seen
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
-        self.first_step = self.step()
+        self.first_step = int(self.model.optimizer.iterations.numpy())  # restored on resume
+        self.seen = 0
         self.last_print = 0.0
         if self.config.interactive:
             from tqdm.auto import tqdm
@@ -253,6 +255,7 @@ class _RunCallback(keras.callbacks.Callback):
             self.bar = tqdm(total=self.config.steps, initial=self.first_step, unit="step")
 
     def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
         step, elapsed = self.step(), time.perf_counter() - self.start
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
@@ -276,7 +279,7 @@ class _RunCallback(keras.callbacks.Callback):
                   f"{rate:.2f} steps/s  elapsed {elapsed / 60:.1f} min  ETA {eta / 60:.1f} min", flush=True)
 
     def on_train_end(self, logs=None):
-        self.save()
+        self.save()  # also after a SAVE_EVERY step: history.json gains the epoch's last record after it
         if self.bar is not None:
             self.bar.close()
 
