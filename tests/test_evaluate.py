@@ -58,13 +58,15 @@ def test_own_frames_are_retrieved_against_own_gallery(self_result):
     assert s["frames"] == 50 and s["faces_found"] == 1.0 and s["input_faces_found"] == 1.0
     assert s["identity_retrieval"] >= 0.95
     assert s["dist_target_mean"] < identity.SAME_PERSON < s["dist_source_mean"]
-    assert s["input_closer_to_source"] == 0.0  # the input is s1 and "source" is s2's gallery here
+    assert s["input_nearest_source"] == 0.0  # the input is s1 and "source" is s2's gallery here
+    assert s["identity_candidates"] == 2 and s["identity_chance"] == 0.5 and 0 < s["target_spread"] < identity.SAME_PERSON
     measured = [d for d in self_result["per_frame"]["dist_target"] if d is not None]
     assert 10 <= len(measured) <= 20  # at most identity_frames=20, spread over the 50 frames
 
 
 def test_video_against_itself_has_no_pose_or_expression_error(self_result):
     s = self_result["summary"]
+    assert s["detail_ratio"] == pytest.approx(1.0) and s["face_ssim"] == pytest.approx(1.0) and s["detail_frames"] == 50
     assert s["pose_error_deg"] == pytest.approx(0, abs=1e-6)
     assert s["expression_error"] == pytest.approx(0, abs=1e-6)
     assert all(v == pytest.approx(0, abs=1e-6) for v in s["expression_error_keys"].values())
@@ -185,7 +187,7 @@ def test_reconstruction_metrics_with_a_real_untrained_model(clip):
 
 def test_plot_and_strip(tmp_path, self_result, clip):
     fig = evaluate.plot_metrics(self_result, tmp_path)
-    assert len(fig.axes) == 4 and (tmp_path / "metrics_per_frame.png").stat().st_size > 20_000
+    assert len(fig.axes) == 5 and (tmp_path / "metrics_per_frame.png").stat().st_size > 20_000
     strip = evaluate.frame_strip(clip, clip, n=4, duration=2.0, height=100)
     assert strip.shape == (200, 4 * 125, 3) and strip.dtype == np.uint8
     assert np.array_equal(strip[:100], strip[100:])  # same video above and below
@@ -219,7 +221,75 @@ def test_locate_swap_prefers_given_then_report_then_default(tmp_path, clip):
 
 def test_targets_and_summary_table(self_result):
     s = self_result["summary"]
-    assert evaluate.targets_met(s) == {"identity_retrieval": True, "pose_error_deg": True}
-    assert evaluate.targets_met({"identity_retrieval": 0.5, "pose_error_deg": None}) == {"identity_retrieval": False, "pose_error_deg": None}
+    assert evaluate.targets_met(s) == {"identity_retrieval": True, "pose_error_deg": True, "detail_ratio": True}
+    assert evaluate.targets_met({"identity_retrieval": 0.5, "pose_error_deg": None, "detail_ratio": 0.2}) == {
+        "identity_retrieval": False, "pose_error_deg": None, "detail_ratio": False}
     table = evaluate.summary_table(s, {"a": {"ssim": 0.8, "psnr": 24.0}})
-    assert "identity retrieval" in table and "yes" in table and "0.800 / 24.0 dB" in table
+    assert f"identity retrieval (2-way, {s['identity_frames']} frames)" in table and "yes" in table and "0.800 / 24.0 dB" in table
+    assert "inner-face detail" in table
+
+
+# ---------------------------------------------------------------- known cases for the new metrics
+
+
+def _rewrite(clip, out, duration, change):
+    """``clip``'s first ``duration`` seconds through ``change`` (frame -> frame), encoded as H.264."""
+    with video.VideoWriter(out, 25) as w:
+        for f in video.FrameReader(clip, duration=duration):
+            w.write(change(f.image))
+    return out
+
+
+def test_detail_ratio_sees_blur_that_identity_and_pose_do_not(tmp_path, clip, galleries, embedder):
+    """A re-encoded copy keeps nearly all inner-face detail; a Gaussian blur of sigma 1.5 loses most of it,
+    although its identity and pose still score as perfect: the blind spot of the old metrics."""
+    import cv2
+
+    copy = _rewrite(clip, tmp_path / "copy.mp4", 1.2, lambda im: im)
+    soft = _rewrite(clip, tmp_path / "soft.mp4", 1.2, lambda im: cv2.GaussianBlur(im, (0, 0), 1.5))
+    kw = dict(duration=1.2, identity_frames=6, embedder=embedder, progress=False)
+    r_copy = evaluate.evaluate_swap(clip, copy, galleries["s2"], galleries["s1"], **kw)["summary"]
+    r_soft = evaluate.evaluate_swap(clip, soft, galleries["s2"], galleries["s1"], **kw)["summary"]
+    assert r_copy["detail_ratio"] > 0.8 and r_copy["face_ssim"] > 0.95
+    assert r_soft["detail_ratio"] < 0.4 and r_soft["face_ssim"] < r_copy["face_ssim"]
+    assert r_soft["identity_retrieval"] == 1.0 and r_soft["pose_error_deg"] < 1.5  # blind to the blur
+    assert evaluate.targets_met(r_soft)["detail_ratio"] is False
+
+
+def test_another_identity_is_not_retrieved_among_n(tmp_path, clip, galleries, embedder):
+    """s2's clip posing as a swap of s1's: nearest to s2 among three identities, outside s1's own spread."""
+    other = assets.fetch("samples/grid/s2/id2_vcd_swwp2s.mpg", data_dir=tmp_path)
+    crops, _ = evaluate.video_faces(assets.fetch("samples/headpose/head-pose-face-detection-male.gif", data_dir=tmp_path),
+                                    160, max_faces=8)
+    r = evaluate.evaluate_swap(clip, other, galleries["s2"], galleries["s1"], duration=1.2, identity_frames=6,
+                               embedder=embedder, progress=False, others={"male": crops})
+    s = r["summary"]
+    assert s["identity_candidates"] == 3 and s["identity_chance"] == pytest.approx(1 / 3)
+    assert s["identity_retrieval"] == 0.0 and s["within_target_spread"] == 0.0
+    assert set(x for x in r["per_frame"]["nearest"] if x) == {"source"}
+    assert set(r["gallery_faces"]) == {"target", "source", "other:male"}
+
+
+def test_inner_face_detail_is_size_independent(clip):
+    """The same face at half the frame size keeps about the same detail score (the box is resized to DETAIL_SIZE)."""
+    import cv2
+
+    from swaplab.landmarks import Landmarker
+
+    frame = next(iter(video.FrameReader(clip, duration=0.1))).image
+    with Landmarker("image", num_faces=1) as lm:
+        face = lm.detect(frame)[0]
+    box = evaluate.inner_face_box(face.landmarks, frame.shape)
+    assert box is not None and box[2] - box[0] > 40
+    big = evaluate.inner_face_detail(frame, box)
+    up = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    box2 = evaluate.inner_face_box(face.landmarks * 2, up.shape)
+    assert evaluate.inner_face_detail(up, box2) == pytest.approx(big, rel=0.35)
+    assert evaluate.inner_face_detail(cv2.GaussianBlur(frame, (0, 0), 1.5), box) < 0.4 * big
+
+
+def test_face_strip_shows_faces_at_frame_resolution(clip):
+    strip = evaluate.face_strip(clip, clip, n=3, duration=1.0)
+    s = strip.shape[0] // 2
+    assert strip.shape == (2 * s, 3 * s, 3) and 100 < s < 288  # the face box of a 360x288 GRID frame, not shrunk
+    assert np.array_equal(strip[:s], strip[s:])

@@ -21,7 +21,7 @@ def test_05_evaluate_on_a_swapped_run(swapped_project, tmp_path):
     assert time.time() - t0 < 180
 
     reports = paths.reports_dir(p["data_dir"], p["project"])
-    text = (reports / "metrics.json").read_text()
+    text = (reports / "metrics_a2b.json").read_text()
     assert "NaN" not in text and "Infinity" not in text  # strict JSON: None where a frame has no value
     m = json.loads(text)
     assert (m["project"], m["run"], m["direction"]) == (p["project"], p["run"], p["direction"])
@@ -34,4 +34,23 @@ def test_05_evaluate_on_a_swapped_run(swapped_project, tmp_path):
     # the summary table is in the executed notebook's output
     texts = [o.get("text", "") for c in json.loads(executed.read_text())["cells"] for o in c.get("outputs", [])]
     out = "".join("".join(t) if isinstance(t, list) else t for t in texts)  # nbformat stores text as str or lines
-    assert "identity retrieval" in out and "pose error (deg)" in out
+    assert "identity retrieval (2-way" in out and "pose error (deg)" in out and "inner-face detail" in out
+    assert s["detail_frames"] > 0 and s["detail_ratio"] is not None and s["identity_candidates"] == 2
+
+
+@pytest.mark.notebook
+def test_05_evaluate_a_self_swap(swapped_project, tmp_path):
+    """a2a: A through A's own decoder, pasted back; scored against the real frames (face SSIM, detail)."""
+    from swaplab import swap
+
+    p = swapped_project
+    out = swap.default_output(p["data_dir"], p["project"], p["input"], "a2a")
+    swap.convert(p["input"], paths.run_dir(p["weights_dir"], p["project"], p["run"]), out,
+                 swap.SwapOptions(direction="a2a", duration=1.2, batch_size=4), progress=False, project=p["project"])
+    params = {"PROJECT": p["project"], "RUN": p["run"], "INPUT": str(p["input"]), "DIRECTION": "a2a", "HOLDOUT_FACES": 4,
+              "IDENTITY_FRAMES": 4, "DATA_DIR": str(p["data_dir"]), "WEIGHTS_DIR": str(p["weights_dir"])}
+    run_notebook("05_evaluate", params, tmp_path)
+    m = json.loads((paths.reports_dir(p["data_dir"], p["project"]) / "metrics_a2a.json").read_text())
+    assert (m["source"], m["target"]) == ("a", "a") and set(m["reconstruction"]) == {"a"}
+    s = m["summary"]
+    assert 0 < s["face_ssim"] < 1 and s["detail_ratio"] is not None and s["identity_candidates"] == 2  # a, and b as the other

@@ -36,7 +36,9 @@ import numpy as np
 from . import SYNTHETIC_TAG, align, blend, io, video
 from .smoothing import OneEuro
 
-DIRECTIONS = {"a2b": "b", "b2a": "a"}  # direction -> the decoder that renders the swapped face
+# direction -> the decoder that renders the swapped face. "a2a"/"b2b" are the self-swap diagnostic: a face
+# through its own decoder and pasted back, the ceiling of any swap this model makes (05_evaluate scores it).
+DIRECTIONS = {"a2b": "b", "b2a": "a", "a2a": "a", "b2b": "b"}
 STAGES = ("decode", "landmarks", "align", "model", "blend", "encode")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -45,15 +47,15 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 class SwapOptions:
     """Every knob of a conversion; ``validate()`` checks them all with errors naming the field."""
 
-    direction: str = "a2b"  # "a2b": faces of A in the input are rendered as B; "b2a": the reverse
+    direction: str = "a2b"  # "a2b": faces of A in the input are rendered as B; "b2a": the reverse; "a2a"/"b2b": self-swap
     start: float = 0.0  # seconds into the input where the converted range starts
     duration: float | None = None  # seconds to convert from ``start``; None = to the end
     output_width: int | None = None  # width of the swapped picture in px (aspect kept); None = input's
     side_by_side: bool = False  # write original | swapped next to each other (output twice as wide)
     color: str = "rct"  # colour transfer: "rct" Lab mean/std, "hist" histogram match, "none"
     blend: str = "feather"  # "feather" alpha blend; "seamless" Poisson cloning in the aligned crop, then feathered
-    mask_erode: int = 3  # shrink the face hull by this many px of the model-size crop (64 px for lite)
-    mask_blur: int = 3  # feather the mask edge over about this many px of that crop
+    mask_erode: int = 3  # shrink the face hull by this many px of a 64 px crop (scaled to the model's size)
+    mask_blur: int = 3  # feather the mask edge over about this many px of a 64 px crop
     smoothing: float = 1.0  # One-Euro min cutoff in Hz for the landmarks (lower = steadier); 0 = off
     smoothing_beta: float = 5.0  # One-Euro speed coefficient (speed in face sizes / s); higher = less lag
     batch_size: int = 8  # faces per model call: larger runs nearer the CPU's peak, costs a little memory
@@ -250,7 +252,8 @@ class FramePipeline:
         right = out[:, w:] if o.side_by_side else out
         right[:] = image
         if job is not None and swapped is not None:
-            mask = blend.face_mask(job.landmarks, self.size, o.mask_erode, o.mask_blur)  # (S, S) float32
+            k = self.size / 64  # the mask's knobs are in px of a 64 px crop: the same share of the face at any model size
+            mask = blend.face_mask(job.landmarks, self.size, round(o.mask_erode * k), round(o.mask_blur * k))  # (S, S) float32
             ref = job.crop.astype(np.float32) * (1.0 / 255.0)
             face = blend.color_transfer(np.ascontiguousarray(swapped, np.float32), ref, mask, o.color)
             face8 = np.clip(face * 255.0 + 0.5, 0, 255).astype(np.uint8)
