@@ -81,9 +81,10 @@ def _apply_affine(points, matrix, offset):
     return tf.einsum("bij,bhwj->bhwi", matrix, points) + offset[:, None, None, :]
 
 
-def _warp_flow(batch, size, seed, cfg):
+def _warp_flow(batch, size, seed, cfg, strength=1.0):
     """Smooth random displacement field (B, S, S, 2) in pixels: a coarse grid, upsampled."""
     coarse = tf.random.stateless_normal((batch, cfg.grid, cfg.grid, 2), seed, stddev=cfg.warp_scale * size)
+    coarse = coarse * tf.cast(strength, tf.float32)
     return tf.image.resize(coarse, (size, size), method="bicubic")
 
 
@@ -107,8 +108,13 @@ def _colour_jitter(images, seed, cfg):
     return tf.clip_by_value(out, 0.0, 1.0)
 
 
-def augment_batch(images, masks, seed, cfg: AugmentConfig = AugmentConfig()):
+def augment_batch(images, masks, seed, cfg: AugmentConfig = AugmentConfig(), warp_strength=1.0):
     """Warp + affine + colour jitter on a batch.
+
+    ``warp_strength``: a multiplier of ``cfg.warp_scale``, a float or a scalar
+    ``tf.Variable`` read on every batch (training lowers it towards the end of a
+    run: the warp teaches the decoder to draw the person from a rough code, a
+    weaker warp late lets it spend its capacity on detail).
 
     images: (B, S, S, 3) uint8 in [0, 255] or float in [0, 1]; masks: (B, S, S, 2) uint8
     in {0, 255} or float in [0, 1]; seed: int tensor of shape (2,).
@@ -128,6 +134,6 @@ def augment_batch(images, masks, seed, cfg: AugmentConfig = AugmentConfig()):
     # target and mask share one gather; the warp distorts the face before the affine moves it
     both = bilinear_sample(tf.concat([images, masks], -1), _apply_affine(grid, matrix, offset))
     target, mask = both[..., :3], both[..., 3:]
-    flow = _warp_flow(batch, size, s_warp, cfg)
+    flow = _warp_flow(batch, size, s_warp, cfg, warp_strength)
     warped = bilinear_sample(images, _apply_affine(grid + flow, matrix, offset))
     return _colour_jitter(warped, s_colour, cfg), target, mask

@@ -1,12 +1,19 @@
 """The end-to-end demo: ``python -m swaplab.demo`` (what ``make demo`` runs).
 
-Runs the five notebooks headless with papermill on the pinned samples:
-A = GRID speaker s1 (29 clips; one more is held back from training),
-B = GRID speaker s2 (2 clips, 150 frames: fewer than a good swap wants, which
-the data report says). It collects, aligns and checks coverage, trains the
-default CPU model for a fixed time budget, swaps the held-back s1 clip to B
-(side by side, with its audio), evaluates, and prints where everything is.
-Executed notebooks go to ``runs/<project>/``.
+Runs the notebooks headless with papermill on the pinned samples, arranged so the
+decoder that draws the output has enough faces (the data rule of 02_align):
+
+- A = GRID speaker s2: one clip to train on, the other (``HOLDOUT_A``) held back;
+  that unseen clip is what the demo swaps.
+- B = GRID speaker s1: 29 clips (~1,000 kept faces) to train on, one more
+  (``HOLDOUT_B``) held back for the self-swap b2b, the ceiling of any swap.
+- C, D = the two head-pose GIF speakers: distractor identities, so identity is
+  an N-way vote (chance 25 %), not a two-way one.
+
+It collects, aligns and checks coverage, trains the default CPU recipe for a
+fixed budget, swaps HOLDOUT_A to B (side by side, with its audio), self-swaps
+HOLDOUT_B, evaluates both, and prints the figures. Executed notebooks go to
+``runs/<project>/``.
 """
 
 from __future__ import annotations
@@ -19,32 +26,68 @@ from . import assets
 from .notebooks import run_notebook
 from .paths import repo_root
 
-HOLDOUT = "samples/grid/s1/pwbq6p.mpg"  # never seen in training: the clip the demo swaps and scores
+HOLDOUT_A = "samples/grid/s2/pwij3p.mpg"  # s2, never trained on: the clip the demo swaps into s1
+HOLDOUT_B = "samples/grid/s1/pwbq6p.mpg"  # s1, never trained on: the self-swap b2b is scored on it
+DISTRACTORS = {"c": "samples/headpose/head-pose-face-detection-female.gif",
+               "d": "samples/headpose/head-pose-face-detection-male.gif"}
+
+
+def people() -> dict[str, list[str]]:
+    """{person: sample keys to train on}: a = s2, b = s1 (each less its held-back clip), c and d = distractors."""
+    return {"a": [k for k in assets.keys("samples/grid/s2/") if k != HOLDOUT_A],
+            "b": [k for k in assets.keys("samples/grid/s1/") if k != HOLDOUT_B],
+            **{p: [key] for p, key in DISTRACTORS.items()}}
+
+
+def prepare(data_dir, project: str, progress: bool = False) -> None:
+    """Collect and align the demo's people with the library directly (what 01 and 02 do), for benchmarks."""
+    from . import collect, faceset
+
+    for person, keys in people().items():
+        collect.add_sources(data_dir, project, person, keys, progress=progress)
+        faceset.align_person(data_dir, project, person, progress=progress)
 
 
 def steps(project: str, run: str, budget_min: float, model: str) -> list[tuple[str, dict]]:
     """(notebook, parameters) in order; every notebook keeps its defaults for what is not set here."""
-    s1 = [k for k in assets.keys("samples/grid/s1/") if k != HOLDOUT]
     common = {"PROJECT": project, "SEED": 0, "INTERACTIVE": False}
-    return [
-        ("01_collect", {**common, "PERSON": "a", "SOURCES": s1}),
-        ("01_collect", {**common, "PERSON": "b", "SOURCES": ["samples/grid/s2/"]}),
-        ("02_align", {**common, "PERSON": "a", "COMPARE_WITH": ""}),
-        ("02_align", {**common, "PERSON": "b", "COMPARE_WITH": "a", "TARGET_VIDEO": HOLDOUT}),
+    plan = [("01_collect", {**common, "PERSON": p, "SOURCES": keys}) for p, keys in people().items()]
+    plan += [("02_align", {**common, "PERSON": "a", "COMPARE_WITH": ""}),
+             ("02_align", {**common, "PERSON": "b", "COMPARE_WITH": "a", "TARGET_VIDEO": HOLDOUT_A})]
+    plan += [("02_align", {**common, "PERSON": p, "COMPARE_WITH": ""}) for p in DISTRACTORS]
+    plan += [
         ("03_train", {**common, "PERSON_A": "a", "PERSON_B": "b", "RUN": run, "MODEL": model,
                       "TIME_BUDGET_MIN": budget_min, "STEPS": 1_000_000}),
-        ("04_swap", {**common, "RUN": run, "INPUT": HOLDOUT, "DIRECTION": "a2b", "SIDE_BY_SIDE": True}),
-        ("05_evaluate", {**common, "RUN": run, "INPUT": HOLDOUT, "DIRECTION": "a2b"}),
+        ("04_swap", {**common, "RUN": run, "INPUT": HOLDOUT_A, "DIRECTION": "a2b", "SIDE_BY_SIDE": True}),
+        ("05_evaluate", {**common, "RUN": run, "INPUT": HOLDOUT_A, "DIRECTION": "a2b"}),
+        ("04_swap", {**common, "RUN": run, "INPUT": HOLDOUT_B, "DIRECTION": "b2b", "SIDE_BY_SIDE": True}),
+        ("05_evaluate", {**common, "RUN": run, "INPUT": HOLDOUT_B, "DIRECTION": "b2b"}),
     ]
+    return plan
+
+
+def headline(metrics_swap: dict, metrics_self: dict | None) -> str:
+    """The demo's figures in one line, e.g. ``detail 0.74 of input, self-swap SSIM 0.93, identity 100 % (4-way), pose 2.1 deg``."""
+    s = metrics_swap["summary"]
+
+    def fmt(v, spec):
+        return "n/a" if v is None else format(v, spec)
+
+    ssim = (metrics_self or {}).get("summary", {}).get("face_ssim")
+    return (f"detail {fmt(s.get('detail_ratio'), '.2f')} of input, self-swap SSIM {fmt(ssim, '.3f')}, "
+            f"identity {fmt(s.get('identity_retrieval'), '.0%')} ({s.get('identity_candidates')}-way, "
+            f"{s.get('identity_frames')} frames), pose {fmt(s.get('pose_error_deg'), '.1f')} deg")
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .models import DEFAULT_CPU_MODEL
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--project", default="demo", help="project name: data/<project>, weights/<project>")
-    ap.add_argument("--run", default="lite", help="training run name")
-    ap.add_argument("--model", default="lite", help="architecture: lite (CPU), original, hd128 (GPU)")
-    ap.add_argument("--budget-min", type=float, default=18.0, help="training time budget in minutes")
-    ap.add_argument("--from-step", type=int, default=1, help="start at step N (1-7) when earlier ones are done")
+    ap.add_argument("--run", default="main", help="training run name")
+    ap.add_argument("--model", default=DEFAULT_CPU_MODEL, help="architecture (see swaplab.models.MODELS)")
+    ap.add_argument("--budget-min", type=float, default=30.0, help="training time budget in minutes")
+    ap.add_argument("--from-step", type=int, default=1, help="start at step N when earlier ones are done")
     args = ap.parse_args(argv)
 
     out_dir = repo_root() / "runs" / args.project
@@ -54,21 +97,25 @@ def main(argv: list[str] | None = None) -> int:
         if i < args.from_step:
             continue
         t = time.time()
-        label = f"{name}" + (f" [{params['PERSON']}]" if "PERSON" in params else "")
+        label = name + "".join(f" [{params[k]}]" for k in ("PERSON", "DIRECTION") if k in params)
         print(f"[{i}/{len(plan)}] {label} ...", flush=True)
-        run_notebook(name, params, out_dir / f"{i}_{name}_{params.get('PERSON', '')}".rstrip("_"))
+        tag = params.get("PERSON") or params.get("DIRECTION") or ""
+        run_notebook(name, params, out_dir / f"{i:02d}_{name}_{tag}".rstrip("_"))
         print(f"      done in {time.time() - t:.0f}s", flush=True)
 
     data = repo_root() / "data" / args.project
-    metrics = data / "reports" / "metrics.json"
+    reports = data / "reports"
     print(f"\nDemo finished in {(time.time() - t0) / 60:.1f} min.")
-    print(f"  swapped video:      {next(iter(sorted((data / 'output').glob('*.mp4'))), 'missing')}")
+    print(f"  swapped videos:     {', '.join(str(p) for p in sorted((data / 'output').glob('*.mp4'))) or 'missing'}")
     print(f"  executed notebooks: {out_dir}")
-    print(f"  reports and plots:  {data / 'reports'}")
+    print(f"  reports and plots:  {reports}")
     print(f"  trained weights:    {repo_root() / 'weights' / args.project / args.run}")
-    if metrics.exists():
-        summary = json.loads(metrics.read_text()).get("summary", {})
-        print("  metrics:", json.dumps(summary, indent=2, default=str)[:1500])
+    swap_json, self_json = reports / "metrics_a2b.json", reports / "metrics_b2b.json"
+    if swap_json.exists():
+        m_self = json.loads(self_json.read_text()) if self_json.exists() else None
+        m_swap = json.loads(swap_json.read_text())
+        print("  " + "\n  ".join(m_swap.get("table", "").splitlines()))
+        print(f"\nafter {args.budget_min:g} min: {headline(m_swap, m_self)}")
     return 0
 
 

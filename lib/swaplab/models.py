@@ -48,7 +48,7 @@ class ModelSpec:
     """Shape of one architecture; ``build_swap_model`` turns it into layers."""
 
     image_size: int  # default face size in pixels (the input is square RGB)
-    stem: str  # "conv5": 5x5 stride-2 conv on RGB; "s2d": space-to-depth 2 then 3x3 conv
+    stem: str  # "conv5": 5x5 stride-2 conv on RGB; "s2d"/"s2d4": space-to-depth 2 or 4, then a 3x3 conv
     stem_filters: int  # channels after the stem (at size / 2)
     enc_filters: tuple[int, ...]  # stride-2 convs after the stem, each halves the size
     enc_kernel: int  # kernel of those convs
@@ -63,10 +63,16 @@ class ModelSpec:
 MODELS: dict[str, ModelSpec] = {
     "original": ModelSpec(64, "conv5", 128, (256, 512, 1024), 5, 1024, 4, 1024, 512, (256, 128, 64), "conv5"),
     "lite": ModelSpec(64, "s2d", 64, (128, 256, 512), 3, 512, 4, 512, 256, (128, 64), "d2s"),
+    # lite's body at 128 px in and out: a space-to-depth-4 stem (128 -> 32x32x48) and one more cheap
+    # decoder upscale (32 ch at 64x64); +40 % FLOPs for 4x the pixels, so the face is not stretched 2-3x
+    "lite128": ModelSpec(128, "s2d4", 64, (128, 256, 512), 3, 512, 4, 512, 256, (128, 64, 32), "d2s"),
     "hd128": ModelSpec(128, "s2d", 64, (128, 256, 512, 1024), 3, 1024, 4, 1024, 512, (256, 128, 64), "d2s"),
     # 32 px and ~0.6 M params: for tests and smoke runs of the notebooks, not for real swaps
     "tiny": ModelSpec(32, "s2d", 32, (64, 128), 3, 64, 4, 64, 64, (32,), "d2s"),
 }
+
+
+DEFAULT_CPU_MODEL = "lite128"  # chosen by benchmarks/quality_curve.py (docs/ablation.md)
 
 
 def _conv(filters, kernel, strides=1, dtype=None, name=None):
@@ -82,12 +88,13 @@ def _upscale(x, filters, dtype, name):
 
 def _encoder(spec: ModelSpec, size: int, dtype) -> keras.Model:
     inp = keras.Input((size, size, 3), name="face")  # (B, S, S, 3) float32 in [0, 1]
-    if spec.stem == "s2d":
-        x = keras.layers.Lambda(lambda t: tf.nn.space_to_depth(t, 2), dtype=dtype, name="stem_s2d")(inp)
+    if spec.stem.startswith("s2d"):
+        block = 4 if spec.stem == "s2d4" else 2
+        x = keras.layers.Lambda(lambda t: tf.nn.space_to_depth(t, block), dtype=dtype, name="stem_s2d")(inp)
         x = _conv(spec.stem_filters, 3, dtype=dtype, name="stem_conv")(x)
     else:
         x = _conv(spec.stem_filters, 5, 2, dtype=dtype, name="stem_conv")(inp)
-    x = keras.layers.LeakyReLU(LEAK, dtype=dtype, name="stem_act")(x)  # (B, S/2, S/2, stem_filters)
+    x = keras.layers.LeakyReLU(LEAK, dtype=dtype, name="stem_act")(x)  # (B, S/2 or S/4, ..., stem_filters)
     for i, f in enumerate(spec.enc_filters):
         x = _conv(f, spec.enc_kernel, 2, dtype=dtype, name=f"down{i}_conv")(x)
         x = keras.layers.LeakyReLU(LEAK, dtype=dtype, name=f"down{i}_act")(x)

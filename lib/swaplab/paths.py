@@ -69,3 +69,12 @@ def output_dir(data_dir: str | Path, project: str) -> Path:
 
 def run_dir(weights_dir: str | Path, project: str, run: str) -> Path:
     return Path(weights_dir) / check_name(project, "PROJECT") / check_name(run, "RUN")
+
+
+def source_run_dir(weights_dir: str | Path, project: str, init_from: str) -> Path:
+    """The run INIT_FROM names: ``"run"`` in this project, or ``"other_project/run"`` (a pretrained base, say)."""
+    parts = str(init_from).split("/")
+    if len(parts) > 2:
+        raise ValueError(f"INIT_FROM={init_from!r}: give a run of this project or 'project/run', nothing deeper")
+    other, run = parts if len(parts) == 2 else (project, parts[0])
+    return Path(weights_dir) / check_name(other, "INIT_FROM's project") / check_name(run, "INIT_FROM")

@@ -51,16 +51,19 @@ def video_faces(path: str | Path, sample_fps: float = 5.0, width: int | None = 6
     """Rows (yaw, pitch, blendshapes, brightness) of the largest face in a video's frames, sampled at ``sample_fps``."""
     from . import align, faceset, landmarks, video
 
-    every = max(1, round(video.probe(path).fps / sample_fps))
+    info = video.probe(path)
+    every = max(1, round(info.fps / sample_fps))
     rows = []
     with landmarks.Landmarker("video") as lm:
         for frame in video.FrameReader(path, every=every, width=width):
             faces = lm.detect(frame.image, int(frame.time * 1000))
             if faces:
                 f = faces[0]
-                crop, _ = align.crop_face(frame.image, f.landmarks, 128)
+                crop, m = align.crop_face(frame.image, f.landmarks, 128)
                 bs = dict(zip(landmarks.BLENDSHAPE_NAMES, f.blendshapes.tolist()))
-                rows.append({"yaw": f.yaw, "pitch": f.pitch, "blendshapes": bs, "brightness": faceset.measure(crop)[1]})
+                rows.append({"yaw": f.yaw, "pitch": f.pitch, "blendshapes": bs, "brightness": faceset.measure(crop)[1],
+                             # crop side in the video's own pixels (the frames were read at most ``width`` wide)
+                             "crop_px": 128 / float(np.hypot(*m[0, :2])) * info.width / frame.image.shape[1]})
     return rows
 
 
@@ -68,7 +71,7 @@ def _rows(x, everyone: bool = False) -> tuple[str, list[dict]]:
     """(name, rows) of a FaceSet (kept faces; every face of the person when ``everyone``), a video path, or rows."""
     if isinstance(x, FaceSet):
         rows = [r for r in x.rows if r["why"] not in ("other identity", "small")] if everyone else x.kept()
-        return x.person, rows
+        return x.person, [{**r, "crop_px": x.face_size / float(np.hypot(*np.asarray(r["matrix"])[0, :2]))} for r in rows]
     if isinstance(x, (str, Path)):
         return Path(x).stem, video_faces(x)
     return "target", list(x)
@@ -86,8 +89,10 @@ def stats(rows: list[dict]) -> dict:
     def pct(v):
         return np.percentile(v, [5, 50, 95]).round(1).tolist() if len(v) else [None] * 3
 
+    crop = np.array([r["crop_px"] for r in rows if r.get("crop_px")], np.float32)
     return {
         "faces": len(rows),
+        "crop_px_median": float(np.median(crop)) if len(crop) else None,
         "poses": {name: float(test(yaw, pitch).sum()) / n for name, (_, test) in POSES.items()},
         "expressions": expr,
         "yaw_p5_50_95": pct(yaw), "pitch_p5_50_95": pct(pitch), "brightness_p5_50_95": pct(light),
@@ -154,6 +159,24 @@ def warnings(cov: dict) -> list[str]:
             out.append(f"the median brightness of {what} ({mid:.0f} of 255) is {tone} than 95 % of {person}'s "
                        f"faces ({lo:.0f}-{hi:.0f}): colour matching will struggle; add footage of {person} in similar light")
     return out
+
+
+STRETCH_MAX = 1.5  # a model's output stretched more than this to cover the face in the frame looks soft
+
+
+def crop_px(fs: FaceSet) -> float | None:
+    """Median side, in frame pixels, of the aligned crops of a face set's kept faces: how big the face is in its footage."""
+    return stats(_rows(fs)[1])["crop_px_median"]
+
+
+def resolution_warning(face_px: float | None, model_size: int, what: str) -> str | None:
+    """A warning when a model's ``model_size`` px output must be stretched more than STRETCH_MAX x over faces
+    whose aligned crop spans ``face_px`` frame pixels (the swap then looks soft, whatever the training)."""
+    if not face_px or face_px <= STRETCH_MAX * model_size:
+        return None
+    return (f"the faces in {what} span ~{face_px:.0f} px, but the model draws {model_size} px: each swapped face is "
+            f"stretched {face_px / model_size:.1f}x and will look soft; use a larger model (MODEL='lite128' or 'hd128') "
+            "or downscale the video (04_swap's OUTPUT_WIDTH)")
 
 
 def _few(share: float) -> str:

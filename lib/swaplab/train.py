@@ -12,7 +12,16 @@ A run lives in ``weights/<project>/<run>/``:
 Running ``train`` again on the same run resumes: the optimizer (with its step count)
 comes back from the checkpoint. ``init_from`` starts a new run from another run's
 weights with a fresh optimizer: the shared encoder already knows faces, so a new pair
-reaches a given loss in far fewer steps.
+reaches a given quality in far fewer steps. ``pretrain_people`` makes such a base run:
+both decoders learn a pool of many identities (DeepFaceLab's pretraining), and any
+later pair starts from it with ``init_from="<project>/<run>"``.
+
+The schedule is a function of the run's progress (the larger of step / STEPS and
+training time / TIME_BUDGET_MIN, so a time-boxed run decays on time): the learning
+rate warms up linearly over ``warmup_steps`` and, with ``lr_schedule="cosine"``,
+decays to ``LR_FLOOR`` of its peak at the end; the warp's strength falls linearly to
+``warp_end`` of its start. The recipe's defaults were chosen by
+``benchmarks/quality_curve.py`` at equal CPU minutes (docs/ablation.md).
 
 Hardware: on a CPU Keras runs in float32 on the default strategy (oneDNN uses all
 cores). With one GPU the model runs in mixed_float16 with XLA (``jit_compile``); with
@@ -29,7 +38,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import keras
@@ -40,9 +49,11 @@ from swaplab import paths
 from swaplab.augment import AugmentConfig, augment_batch
 from swaplab.io import atomic_path, read_json, write_json
 from swaplab.losses import make_face_loss
-from swaplab.models import MODELS, SwapModel, build_swap_model, flops_per_face
+from swaplab.models import DEFAULT_CPU_MODEL, MODELS, SwapModel, build_swap_model, flops_per_face
 
 CHECKPOINT = "checkpoint.weights.h5"
+SCHEDULES = ("constant", "cosine")
+LR_FLOOR = 0.1  # the cosine schedule ends at this share of LEARNING_RATE
 
 
 @dataclass
@@ -52,13 +63,17 @@ class TrainConfig:
     project: str  # the A/B experiment: data/<project>/ and weights/<project>/
     person_a: str = "a"  # folder of person A under data/<project>/
     person_b: str = "b"  # folder of person B
-    run: str = "lite"  # this run's folder under weights/<project>/; rerunning it resumes
-    model: str = "lite"  # architecture, a key of swaplab.models.MODELS
+    run: str = "main"  # this run's folder under weights/<project>/; rerunning it resumes
+    model: str = DEFAULT_CPU_MODEL  # architecture, a key of swaplab.models.MODELS
     batch_size: int = 16  # faces per person per step (global: split over GPUs)
     steps: int = 2000  # stop after this many steps in total (counting resumed ones)
     time_budget_min: float = 0.0  # also stop after this many minutes of this session; 0 = no limit
-    learning_rate: float = 5e-4  # Adam step size
-    init_from: str | None = None  # warm start from weights/<project>/<init_from>/ (fresh optimizer)
+    learning_rate: float = 1e-3  # Adam step size (the peak, with a schedule)
+    lr_schedule: str = "cosine"  # "constant", or "cosine": decay to LR_FLOOR of the peak at the run's end
+    warmup_steps: int = 100  # steps of linear learning-rate warm-up (both schedules); 0 = none
+    warp_end: float = 0.25  # warp strength at the run's end, as a share of the start (linear in between); 1 = constant
+    init_from: str | None = None  # warm start from weights/<project>/<init_from>/ or "other_project/run" (fresh optimizer)
+    pretrain_people: tuple[str, ...] = ()  # pretrain mode: both decoders learn these people's faces pooled (a base run)
     preview_every: int = 100  # steps between preview grids and loss plots
     save_every: int = 500  # steps between checkpoints (also saved at the end)
     log_every: int = 10  # steps between history.json records
@@ -69,16 +84,22 @@ class TrainConfig:
     mae_weight: float = 1.0  # loss = mae_weight * masked MAE ...
     dssim_weight: float = 1.0  # ... + dssim_weight * DSSIM on the face hull
     eyes_mouth_weight: float = 2.0  # eyes and mouth count 1 + this in the MAE
+    edge_weight: float = 1.0  # ... + edge_weight * L1 of image gradients (against blur; losses.masked_edges)
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # warp and jitter strengths
 
     def __post_init__(self):
         for what in ("project", "person_a", "person_b", "run"):
             paths.check_name(getattr(self, what), what.upper())
         if self.init_from is not None:
-            paths.check_name(self.init_from, "INIT_FROM")
-            if self.init_from == self.run:
+            paths.source_run_dir(self.weights_dir, self.project, self.init_from)  # checks both names
+            if self.init_from in (self.run, f"{self.project}/{self.run}"):
                 raise ValueError(f"INIT_FROM={self.init_from!r} is this RUN: give another run, or None")
-        if self.person_a == self.person_b:
+        self.pretrain_people = tuple(self.pretrain_people or ())
+        for person in self.pretrain_people:
+            paths.check_name(person, "PRETRAIN_PEOPLE")
+        if self.pretrain_people and len(self.pretrain_people) < 2:
+            raise ValueError(f"PRETRAIN_PEOPLE={list(self.pretrain_people)}: pretraining is for many identities, give 2 or more")
+        if self.person_a == self.person_b and not self.pretrain_people:
             raise ValueError(f"PERSON_A and PERSON_B are both {self.person_a!r}: a swap needs two people")
         if self.model not in MODELS:
             raise ValueError(f"MODEL={self.model!r} is unknown: choose one of {sorted(MODELS)}")
@@ -88,8 +109,20 @@ class TrainConfig:
                 raise ValueError(f"{what.upper()}={value!r}: must be a whole number >= 1")
         if not self.learning_rate > 0:
             raise ValueError(f"LEARNING_RATE={self.learning_rate!r}: must be > 0 (try 5e-4)")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"LR_SCHEDULE={self.lr_schedule!r}: choose one of {SCHEDULES}")
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"WARMUP_STEPS={self.warmup_steps!r}: must be a whole number >= 0")
+        if not 0 <= self.warp_end <= 1:
+            raise ValueError(f"WARP_END={self.warp_end!r}: give a share of the starting warp in [0, 1] (1 = constant)")
         if not self.time_budget_min >= 0:
             raise ValueError(f"TIME_BUDGET_MIN={self.time_budget_min!r}: must be >= 0 (0 = no limit)")
+
+    @classmethod
+    def from_parameters(cls, params: dict) -> "TrainConfig":
+        """A config from a notebook's UPPER_CASE parameters (``globals()``): PERSON_A -> person_a, ...;
+        names that are not fields are ignored, fields with no parameter keep their defaults."""
+        return cls(**{f.name: params[f.name.upper()] for f in fields(cls) if f.name.upper() in params})
 
     @property
     def image_size(self) -> int:
@@ -114,7 +147,7 @@ def select_strategy() -> tf.distribute.Strategy:
 
 
 def make_dataset(images, masks, batch_size: int, seed: int, augment: AugmentConfig | None = None,
-                 start: int = 0) -> tf.data.Dataset:
+                 start: int = 0, warp_strength=1.0) -> tf.data.Dataset:
     """Endless batches of (warped, target, mask) from in-memory arrays of one person.
 
     images (N, S, S, 3) uint8, masks (N, S, S, 2) uint8 in {0, 255}. Shuffled, batched,
@@ -129,16 +162,17 @@ def make_dataset(images, masks, batch_size: int, seed: int, augment: AugmentConf
     ds = ds.batch(batch_size, drop_remainder=True)  # fixed shapes: one trace of train_step
     ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter(start))
     augment = augment or AugmentConfig()
-    ds = ds.map(lambda pair, i: augment_batch(pair[0], pair[1], tf.stack([tf.cast(seed, tf.int64), i]), augment),
+    ds = ds.map(lambda pair, i: augment_batch(pair[0], pair[1], tf.stack([tf.cast(seed, tf.int64), i]), augment,
+                                              warp_strength),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def make_training_dataset(data_a, data_b, batch_size: int, seed: int, augment: AugmentConfig | None = None,
-                          start: int = 0) -> tf.data.Dataset:
+                          start: int = 0, warp_strength=1.0) -> tf.data.Dataset:
     """A and B zipped into the dict ``SwapModel.train_step`` expects; data_x = (images, masks)."""
-    ds_a = make_dataset(*data_a, batch_size, seed, augment, start)
-    ds_b = make_dataset(*data_b, batch_size, seed + 1, augment, start)
+    ds_a = make_dataset(*data_a, batch_size, seed, augment, start, warp_strength)
+    ds_b = make_dataset(*data_b, batch_size, seed + 1, augment, start, warp_strength)
     return tf.data.Dataset.zip(ds_a, ds_b).map(
         lambda a, b: {"warped_a": a[0], "target_a": a[1], "mask_a": a[2],
                       "warped_b": b[0], "target_b": b[1], "mask_b": b[2]})
@@ -173,6 +207,21 @@ def synthetic_faces(n: int, size: int = 64, person: int = 0, seed: int = 0):
         masks[i, ..., 0] = face * 255
         masks[i, ..., 1] = (eyes | mouth) * 255
     return (np.clip(images, 0, 1) * 255).astype(np.uint8), masks
+
+
+def load_training_data(config: TrainConfig):
+    """((images_a, masks_a), (images_b, masks_b)) from the face sets: PERSON_A and PERSON_B, or in
+    pretrain mode the PRETRAIN_PEOPLE pooled on both sides (each side shuffles and warps them on its own)."""
+    from swaplab.faceset import load_training_arrays
+
+    def faces(person):
+        return load_training_arrays(paths.faces_dir(config.data_dir, config.project, person), config.image_size)
+
+    if not config.pretrain_people:
+        return faces(config.person_a), faces(config.person_b)
+    sets = [faces(p) for p in config.pretrain_people]
+    pool = tuple(np.concatenate([s[i] for s in sets]) for i in (0, 1))
+    return pool, pool
 
 
 def run_config(run_dir) -> dict:
@@ -231,18 +280,65 @@ def warm_start_savings(history: list[dict], source_history: list[dict]) -> dict:
                                                      f"{source_history[-1]['step'] if source_history else 0} steps"}
 
 
+def run_progress(step: int, seconds: float, config: TrainConfig) -> float:
+    """How far a run is through its planned length, in [0, 1]: the larger of step / STEPS and
+    training seconds (all sessions) / TIME_BUDGET_MIN. A resumed run past its plan stays at 1."""
+    p = step / config.steps
+    if config.time_budget_min:
+        p = max(p, seconds / (60.0 * config.time_budget_min))
+    return min(p, 1.0)
+
+
+def learning_rate_at(step: int, progress: float, config: TrainConfig) -> float:
+    """LEARNING_RATE x linear warm-up over WARMUP_STEPS x (cosine: decay to LR_FLOOR at progress 1)."""
+    warm = min(1.0, (step + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+    decay = LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * progress)) if config.lr_schedule == "cosine" else 1.0
+    return config.learning_rate * warm * decay
+
+
+def warp_at(progress: float, config: TrainConfig) -> float:
+    """The warp's strength multiplier: 1 at the start, WARP_END at the run's end, linear between."""
+    return 1.0 - (1.0 - config.warp_end) * progress
+
+
+class _Schedule(keras.callbacks.Callback):
+    """Sets the learning rate and the warp strength before every step from the run's progress."""
+
+    def __init__(self, config: TrainConfig, run_cb: "_RunCallback", warp: tf.Variable):
+        super().__init__()
+        self.config, self.run_cb, self.warp = config, run_cb, warp
+        self.constant = config.lr_schedule == "constant" and not config.warmup_steps and config.warp_end == 1.0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.constant:
+            return
+        step = self.run_cb.step()
+        p = run_progress(step, self.run_cb.total_seconds(), self.config)
+        self.model.optimizer.learning_rate.assign(learning_rate_at(step, p, self.config))
+        self.warp.assign(warp_at(p, self.config))
+
+
 class _RunCallback(keras.callbacks.Callback):
     """Stops at STEPS or the time budget, records history, prints progress, saves atomically."""
 
-    def __init__(self, config: TrainConfig, history: list[dict], time_before: float, save):
+    def __init__(self, config: TrainConfig, history: list[dict], time_before: float, save, off_clock=()):
         super().__init__()
         self.config, self.history, self.save = config, history, save
         self.time_before = time_before  # training seconds of earlier sessions of this run
+        self.off_clock = list(off_clock)  # callbacks whose ``off_clock_s`` (e.g. a benchmark's scoring) is not training time
         self.bar = None
 
     def step(self) -> int:
         """Steps done, counted here: reading the optimizer's counter every step would wait on the device."""
         return self.first_step + self.seen
+
+    def elapsed(self) -> float:
+        """Training seconds of this session (the time of ``off_clock`` callbacks left out)."""
+        return time.perf_counter() - self.start - sum(c.off_clock_s for c in self.off_clock)
+
+    def total_seconds(self) -> float:
+        """Training seconds of all sessions of this run."""
+        return self.time_before + self.elapsed()
 
     def on_train_begin(self, logs=None):
         self.start = time.perf_counter()
@@ -256,7 +352,7 @@ class _RunCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.seen += 1
-        step, elapsed = self.step(), time.perf_counter() - self.start
+        step, elapsed = self.step(), self.elapsed()
         if self.bar is not None:
             self.bar.update(step - self.bar.n)
         if step % self.config.save_every == 0:
@@ -266,9 +362,10 @@ class _RunCallback(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch, logs=None):
-        step, elapsed = self.step(), time.perf_counter() - self.start
+        step, elapsed = self.step(), self.elapsed()
         self.history.append({"step": step, "loss_a": float(logs["loss_a"]), "loss_b": float(logs["loss_b"]),
-                             "time_s": round(self.time_before + elapsed, 2)})
+                             "time_s": round(self.time_before + elapsed, 2),
+                             "lr": float(self.model.optimizer.learning_rate.numpy())})
         rate = (step - self.first_step) / max(elapsed, 1e-9)
         if self.bar is not None:
             self.bar.set_postfix(loss_a=f"{logs['loss_a']:.4f}", loss_b=f"{logs['loss_b']:.4f}")
@@ -294,24 +391,21 @@ def train(config: TrainConfig, callbacks: list | None = None, data=None, strateg
     """
     run_dir = config.run_dir
     if data is None:
-        from swaplab.faceset import load_training_arrays
-
-        data = tuple(load_training_arrays(paths.faces_dir(config.data_dir, config.project, person), config.image_size)
-                     for person in (config.person_a, config.person_b))
+        data = load_training_data(config)
     resume = (run_dir / CHECKPOINT).exists()
     keras.utils.set_random_seed(config.seed)
     strategy = strategy or select_strategy()
     on_gpu = bool(tf.config.list_logical_devices("GPU"))
     with strategy.scope():
         model = build_swap_model(config.model, config.image_size, dtype="mixed_float16" if on_gpu else None)
-        model.loss_fn = make_face_loss(config.mae_weight, config.dssim_weight, config.eyes_mouth_weight)
+        model.loss_fn = make_face_loss(config.mae_weight, config.dssim_weight, config.eyes_mouth_weight, config.edge_weight)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=0.5, beta_2=0.999),
                       jit_compile=on_gpu)  # XLA on GPUs; on the CPU it measured slower than oneDNN
         model.optimizer.build(model.trainable_variables)  # so a checkpoint's optimizer state can load
         if resume:
             _load_weights(model, run_dir, f"RUN={config.run!r}")
         elif config.init_from:
-            source = load_run(paths.run_dir(config.weights_dir, config.project, config.init_from))
+            source = load_run(paths.source_run_dir(config.weights_dir, config.project, config.init_from))
             if (source.model_name, source.image_size) != (model.model_name, model.image_size):
                 raise ValueError(f"INIT_FROM={config.init_from!r} is a {source.model_name!r} model at "
                                  f"{source.image_size} px; MODEL={config.model!r} cannot start from it: "
@@ -331,8 +425,10 @@ def train(config: TrainConfig, callbacks: list | None = None, data=None, strateg
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         write_json(run_dir / "config.json", {**config.to_json(), "steps_done": 0})
-    ds = make_training_dataset(*data, config.batch_size, config.seed, config.augment, start=done)
-    run_cb = _RunCallback(config, history, time_before, save)
+    warp = tf.Variable(1.0, trainable=False, dtype=tf.float32, name="warp_strength")  # read by the input pipeline
+    ds = make_training_dataset(*data, config.batch_size, config.seed, config.augment, start=done, warp_strength=warp)
+    callbacks = list(callbacks or [])
+    run_cb = _RunCallback(config, history, time_before, save, [c for c in callbacks if hasattr(c, "off_clock_s")])
     from swaplab.viz import LivePlot
 
     # a fixed set of faces, evenly spread over each set, so previews are comparable over time
@@ -343,7 +439,7 @@ def train(config: TrainConfig, callbacks: list | None = None, data=None, strateg
     if done < config.steps:
         le = config.log_every
         model.fit(ds, steps_per_epoch=le, initial_epoch=done // le, epochs=math.ceil(config.steps / le),
-                  verbose=0, shuffle=False, callbacks=[run_cb, live, *(callbacks or [])])
+                  verbose=0, shuffle=False, callbacks=[_Schedule(config, run_cb, warp), run_cb, live, *callbacks])
     seconds = time.perf_counter() - started
     steps_done = int(model.optimizer.iterations.numpy())
     report = {"run": config.run, "model": config.model, "image_size": config.image_size,
@@ -356,7 +452,7 @@ def train(config: TrainConfig, callbacks: list | None = None, data=None, strateg
               "final_loss_b": history[-1]["loss_b"] if history else None,
               "replicas": strategy.num_replicas_in_sync, "mixed_precision": on_gpu}
     if config.init_from:
-        source_dir = paths.run_dir(config.weights_dir, config.project, config.init_from)
+        source_dir = paths.source_run_dir(config.weights_dir, config.project, config.init_from)
         report["warm_start"] = {"init_from": config.init_from,
                                 **warm_start_savings(history, read_json(source_dir / "history.json", []))}
     write_json(run_dir / "train_report.json", report)
