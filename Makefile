@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (swaplab)" >/dev/null
 	@touch $@
 
-demo: setup  ## collect -> align -> train -> swap -> evaluate on the bundled samples (about 30 min on 2 CPU cores)
+demo: setup  ## collect -> align -> train (30 min) -> swap -> evaluate on the bundled samples (about 40 min on 2 CPU cores)
 	$(PY) -m swaplab.demo $(DEMO_ARGS)
 
 test: setup  ## unit tests of lib/ plus every notebook through papermill

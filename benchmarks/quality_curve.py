@@ -45,6 +45,7 @@ RECIPES: dict[str, dict] = {
     "res128+edges": {**RES128, "edge_weight": 1.0},
     "res128+warpdecay": {**RES128, "warp_end": 0.25},
     "res128+batch8": {**RES128, "batch_size": 8},
+    "res128+ema": {**RES128, "ema_momentum": 0.99},
     "default": {},  # TrainConfig's own defaults: the tuned recipe
 }
 
@@ -52,8 +53,10 @@ RECIPES: dict[str, dict] = {
 class QualityProbe(keras.callbacks.Callback):
     """Scores the model every ``every_min`` training minutes and at the end; its own time is off the clock."""
 
-    def __init__(self, data_dir: Path, project: str, every_min: float, work: Path, identity_frames: int = 20):
+    def __init__(self, data_dir: Path, project: str, every_min: float, work: Path, identity_frames: int = 20,
+                 pictures: Path | None = None):
         super().__init__()
+        self.pictures = pictures  # where the last probe's face strips go (full-size crops, input above swap)
         self.data_dir, self.project, self.every, self.work = data_dir, project, every_min * 60, work
         self.identity_frames = identity_frames
         self.embedder = identity.Embedder()
@@ -77,10 +80,29 @@ class QualityProbe(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if not self.curve or self.curve[-1]["step"] != self.step:
             self.probe()
+        if self.pictures is not None:
+            import cv2
+
+            self.pictures.mkdir(parents=True, exist_ok=True)
+            for name, key in (("a2b", demo.HOLDOUT_A), ("b2b", demo.HOLDOUT_B)):
+                strip = evaluate.face_strip(demo_clip(key, self.data_dir), self.work / f"{name}.mp4", n=4)
+                cv2.imwrite(str(self.pictures / f"{name}_faces.png"), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
 
     def probe(self) -> None:
         t0 = time.perf_counter()
         minutes = self.training_s() / 60
+        ema = keras.callbacks.SwapEMAWeights() if getattr(self.model.optimizer, "use_ema", False) else None
+        if ema is not None:  # score what the run would save: the averaged weights (swapped back below)
+            ema.set_model(self.model)
+            ema.on_test_begin()
+        try:
+            self._score(t0, minutes)
+        finally:
+            if ema is not None:
+                ema.on_test_end()
+        self.off_clock_s += time.perf_counter() - t0
+
+    def _score(self, t0: float, minutes: float) -> None:
         inp_a, inp_b = (demo_clip(k, self.data_dir) for k in (demo.HOLDOUT_A, demo.HOLDOUT_B))
         opts = dict(side_by_side=False, label="", batch_size=16)
         out_a, out_b = self.work / "a2b.mp4", self.work / "b2b.mp4"
@@ -105,7 +127,6 @@ class QualityProbe(keras.callbacks.Callback):
               f"identity {fmt(s['identity_retrieval'], '.0%')} ({s['identity_candidates']}-way)  "
               f"d(B) {fmt(s['dist_target_mean'], '.3f')}  pose {fmt(s['pose_error_deg'], '.1f')} deg  "
               f"(probe {point['probe_s']:.0f}s)", flush=True)
-        self.off_clock_s += time.perf_counter() - t0
 
 
 def fmt(v, spec: str) -> str:
@@ -119,7 +140,7 @@ def demo_clip(key: str, data_dir: Path) -> Path:
 
 
 def run(recipe: str, minutes: float, every: float, data_dir: Path, weights_dir: Path, project: str,
-        init_from: str | None, run_name: str | None, seed: int) -> dict:
+        init_from: str | None, run_name: str | None, seed: int, pictures: Path | None = None) -> dict:
     overrides = RECIPES[recipe] if recipe in RECIPES else json.loads(recipe)
     name = run_name or (recipe if recipe in RECIPES else "custom").replace("+", "_")
     demo.prepare(data_dir, project)
@@ -131,7 +152,7 @@ def run(recipe: str, minutes: float, every: float, data_dir: Path, weights_dir: 
                                weights_dir=str(weights_dir), preview_every=10**6, save_every=10**6, seed=seed,
                                **overrides)
     with tempfile.TemporaryDirectory() as tmp:
-        probe = QualityProbe(data_dir, project, every, Path(tmp))
+        probe = QualityProbe(data_dir, project, every, Path(tmp), pictures=pictures)
         print(f"recipe {recipe}: {json.dumps(overrides)} for {minutes:g} training minutes, probe every {every:g}", flush=True)
         report = train.train(config, callbacks=[probe])
     last = probe.curve[-1]
@@ -167,14 +188,15 @@ def main() -> int:
     ap.add_argument("--init-from", default=None, help="start from this base run, 'project/run' under --weights-dir")
     ap.add_argument("--run", default=None, help="run name (default: the recipe's)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=None, help="write the result JSON here")
+    ap.add_argument("--out", default=None, help="write the result JSON here, and the last probe's face strips beside it")
     ap.add_argument("--table", nargs="*", help="print the ablation table of these result JSONs and exit")
     args = ap.parse_args()
     if args.table:
         print(table(args.table))
         return 0
     result = run(args.recipe, args.minutes, args.every, Path(args.data_dir), Path(args.weights_dir), args.project,
-                 args.init_from, args.run, args.seed)
+                 args.init_from, args.run, args.seed,
+                 Path(args.out).with_suffix("") if args.out else None)
     if args.out:
         write_json(args.out, result)
     print(result["line"])

@@ -11,8 +11,17 @@ from swaplab import paths, report
 from swaplab.augment import AugmentConfig
 from swaplab.losses import face_loss, masked_edges, masked_mae
 from swaplab.models import MODELS, build_swap_model, flops_per_face
-from swaplab.train import (LR_FLOOR, TrainConfig, learning_rate_at, load_run, make_dataset, run_progress,
-                           synthetic_faces, train, warp_at)
+from swaplab.train import (
+    LR_FLOOR,
+    TrainConfig,
+    learning_rate_at,
+    load_run,
+    make_dataset,
+    run_progress,
+    synthetic_faces,
+    train,
+    warp_at,
+)
 
 DATA = (synthetic_faces(12, 32, person=0), synthetic_faces(12, 32, person=1))
 

@@ -11,7 +11,8 @@ FLOPs of encoder + one decoder, counted from layer shapes by ``flops_per_face``:
 name        size   params       train GFLOP / face   meant for
 ==========  =====  ===========  ===================  =====================================
 original    64     ~82 M        ~11.4                the classic DeepFakes net (GPU)
-lite        64     ~17.6 M      ~1.8                 a 2-core CPU (the default)
+lite128     128    ~17.8 M      ~2.5                 a 2-core CPU (the default: ``DEFAULT_CPU_MODEL``)
+lite        64     ~17.6 M      ~1.8                 a 2-core CPU, small faces (the old default)
 hd128       128    ~71 M        ~9.6                 GPU users who want 128 px
 tiny        32     ~0.6 M       ~0.07                tests and smoke runs only
 ==========  =====  ===========  ===================  =====================================
@@ -30,6 +31,12 @@ channels at full resolution), 3x3 convs whose channel counts are multiples of 32
 512-wide bottleneck, pixel-shuffle upscales (``tf.nn.depth_to_space``: free, no
 transposed convs) and an output conv to 12 channels at 32x32 shuffled to 64x64x3.
 No depthwise convs or tiny layers: on the CPU those run at a small fraction of peak.
+
+"lite128" is lite's body at 128 px in and out. A 64 px face pasted into a video where the
+face's crop spans ~180 px (GRID at 360x288; more at 480p and up) is stretched ~3x and looks
+soft whatever the training; at 128 px it is stretched ~1.4x. The extra pixels are cheap
+where they are added: a space-to-depth-4 stem (no conv at full resolution) and one more
+pixel-shuffle upscale at 32 channels, +34 % FLOPs for 4x the pixels.
 """
 
 from __future__ import annotations
