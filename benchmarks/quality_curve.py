@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # constant LR, MAE + DSSIM, constant warp), spelled out so a row never drifts with the defaults; each
 # "res128+x" row changes one thing on top of "res128". "default" is whatever TrainConfig now defaults to.
 CLASSIC = {"model": "lite", "batch_size": 16, "learning_rate": 5e-4, "lr_schedule": "constant", "warmup_steps": 0,
-           "warp_end": 1.0, "edge_weight": 0.0}
+           "warp_end": 1.0, "edge_weight": 0.0, "clip_norm": 0.0}
 RES128 = {**CLASSIC, "model": "lite128"}
 RECIPES: dict[str, dict] = {
     "classic": CLASSIC,

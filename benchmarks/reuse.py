@@ -10,7 +10,7 @@
 
 Pretraining time is reported apart: it is paid once for every later pair.
 
-    python benchmarks/reuse.py --pretrain-min 5 --minutes 5 --every 1 --scratch results/default.json
+    python benchmarks/reuse.py --pretrain-min 5 --minutes 4 --every 1 --scratch results/default.json --scratch-minutes 4
 """
 
 from __future__ import annotations
@@ -34,14 +34,14 @@ BASE_PEOPLE = {  # person -> (sample key, align options): everyone in the sample
 }
 
 
-def pretrain(data_dir: Path, weights_dir: Path, minutes: float, run: str) -> dict:
+def pretrain(data_dir: Path, weights_dir: Path, minutes: float, run: str, overrides: dict) -> dict:
     for person, (key, extra) in BASE_PEOPLE.items():
         collect.add_sources(data_dir, "base", person, [key], progress=False)
         # every frame: a pretraining pool wants variety more than it fears near-duplicates
         faceset.align_person(data_dir, "base", person, dedupe=0, workers=1, progress=False, **extra)
     config = train.TrainConfig(project="base", run=run, steps=10**7, time_budget_min=minutes, data_dir=str(data_dir),
                                weights_dir=str(weights_dir), pretrain_people=tuple(BASE_PEOPLE), preview_every=10**6,
-                               save_every=10**6)
+                               save_every=10**6, **overrides)
     if config.run_dir.exists():
         import shutil
 
@@ -63,10 +63,13 @@ def reached(curve: list[dict], target: dict) -> float | None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--recipe", default="default", help="quality_curve recipe (name or JSON) of the base and the pair")
     ap.add_argument("--pretrain-min", type=float, default=10.0, help="training minutes of the base")
     ap.add_argument("--minutes", type=float, default=10.0, help="training minutes of the new pair")
     ap.add_argument("--every", type=float, default=1.0, help="minutes between probes of the warm run")
     ap.add_argument("--scratch", default=None, help="quality_curve.py result JSON of the same recipe from scratch")
+    ap.add_argument("--scratch-minutes", type=float, default=None,
+                    help="the scratch probe to match: the last one at or before this many minutes (default: its last)")
     ap.add_argument("--project", default="quality")
     ap.add_argument("--data-dir", default=str(quality_curve.ROOT / "data"))
     ap.add_argument("--weights-dir", default=str(quality_curve.ROOT / "weights"))
@@ -74,15 +77,17 @@ def main() -> int:
     args = ap.parse_args()
     data_dir, weights_dir = Path(args.data_dir), Path(args.weights_dir)
 
-    base = pretrain(data_dir, weights_dir, args.pretrain_min, "pretrained")
+    overrides = quality_curve.RECIPES.get(args.recipe) if args.recipe in quality_curve.RECIPES else json.loads(args.recipe)
+    base = pretrain(data_dir, weights_dir, args.pretrain_min, "pretrained", overrides)
     if args.scratch:
         scratch = json.loads(Path(args.scratch).read_text())
     else:
-        scratch = quality_curve.run("default", args.minutes, args.every, data_dir, weights_dir, args.project, None,
+        scratch = quality_curve.run(args.recipe, args.minutes, args.every, data_dir, weights_dir, args.project, None,
                                     "scratch", 0)
-    warm = quality_curve.run("default", args.minutes, args.every, data_dir, weights_dir, args.project,
+    warm = quality_curve.run(args.recipe, args.minutes, args.every, data_dir, weights_dir, args.project,
                              "base/pretrained", "warm", 0)
-    target = scratch["curve"][-1]
+    probes = [p for p in scratch["curve"] if args.scratch_minutes is None or p["minutes"] <= args.scratch_minutes + 0.05]
+    target = probes[-1]
     minutes = reached(warm["curve"], target)
     share = None if minutes is None else minutes / target["minutes"]
     result = {"pretrain": base, "scratch_final": target, "warm_curve": warm["curve"], "minutes_to_scratch_quality": minutes,

@@ -6,12 +6,14 @@ face's box (``align.roi``), never the whole frame:
 
 1. ``face_mask``: the face hull from the crop's landmarks, eroded (the model is
    least sure at the hull's edge: jaw line, hair line) and feathered.
-2. ``color_transfer``: make the swapped face's colours match the original face
+2. ``sharpen`` (optional): an unsharp mask against the softness of stretching the
+   model's crop to the face's size in the frame.
+3. ``color_transfer``: make the swapped face's colours match the original face
    under the mask: "rct" (Reinhard: mean and std per Lab channel), "hist"
    (histogram matching per RGB channel) or "none".
-3. Blend mode "seamless" only: ``seamless`` Poisson-clones the swapped face into
+4. Blend mode "seamless" only: ``seamless`` Poisson-clones the swapped face into
    the original crop (``cv2.seamlessClone``, in crop space).
-4. ``paste``: warp face + mask back into the mask's box in the frame in one
+5. ``paste``: warp face + mask back into the mask's box in the frame in one
    ``warpAffine`` and alpha-blend there with the feathered mask (both modes: the
    edge of a seamless clone is feathered too).
 """
@@ -99,6 +101,20 @@ def color_transfer(src: np.ndarray, ref: np.ndarray, mask: np.ndarray, mode: str
     if mode == "none":
         return src
     raise ValueError(f"color={mode!r}: choose one of {COLOR_MODES}")
+
+
+def sharpen(face: np.ndarray, amount: float, sigma: float = 1.0) -> np.ndarray:
+    """Unsharp mask: ``face + amount * (face - blur(face))``, (S, S, 3) float32 in [0, 1] -> the same.
+
+    The model's face is stretched from its crop size to the face's size in the
+    frame, which softens it; a light unsharp mask in crop space (``sigma`` in crop
+    px) restores edge contrast before the paste. 0 = off. Too much draws halos,
+    which the self-swap's face SSIM (05_evaluate, ``b2b``) shows as a drop.
+    """
+    if amount <= 0:
+        return face
+    blurred = cv2.GaussianBlur(face, (0, 0), sigma)
+    return np.clip(face + amount * (face - blurred), 0.0, 1.0)
 
 
 def seamless(face: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> np.ndarray:
