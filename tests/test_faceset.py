@@ -92,18 +92,25 @@ def test_load_training_arrays(duo):
     assert (masks[..., 0] > 0).mean() > 0.3
 
 
-def test_source_without_faces_is_reported_not_a_crash(tmp_path):
+def test_source_without_faces_is_reported_and_no_face_at_all_is_an_error(tmp_path):
     noise = tmp_path / "noise.mp4"
     rng = np.random.default_rng(0)
     with video.VideoWriter(noise, fps=10) as w:
         for _ in range(10):
             w.write(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
     _add(tmp_path, "ghost", noise)
-    fs = faceset.align_person(tmp_path, "t", "ghost", workers=1, progress=False)
-    assert fs.rows == [] and fs.summary["no_face_sources"] == ["noise"]
-    assert fs.summary["frames_without_face"] == fs.summary["frames_read"] == 10
+    with pytest.raises(faceset.FaceSetError, match=r"found no face in the 10 frames .* person ghost .*: collect footage"):
+        faceset.align_person(tmp_path, "t", "ghost", workers=1, progress=False)
+    faces = paths.faces_dir(tmp_path, "t", "ghost")
+    assert not faces.exists()  # no empty face set is written
     with pytest.raises(FileNotFoundError, match="faces is empty: run 02_align for person ghost first"):
-        faceset.load_training_arrays(fs.dir, 64)
+        faceset.load_training_arrays(faces, 64)
+    # beside a source with faces, a faceless one is only reported
+    _add(tmp_path, "ghost", assets.fetch("samples/grid/s1/bbaf2n.mpg", data_dir=tmp_path))
+    fs = faceset.align_person(tmp_path, "t", "ghost", sample_fps=5, identity_every=0, workers=1, progress=False)
+    assert fs.summary["no_face_sources"] == ["noise"] and len(fs.kept()) >= 5
+    noise_summary = fs.summary["sources"]["noise"]
+    assert noise_summary["frames_without_face"] == noise_summary["frames_read"] == 5  # 10 fps sampled at 5
 
 
 def test_person_without_sources_gets_a_clear_error(tmp_path):

@@ -25,3 +25,15 @@ def test_02_align_on_s1_and_s2(tmp_path):
     assert any("b has" in w and "300 is the floor" in w for w in summary["warnings"])
     for png in ("02_align_b_kept.png", "02_align_b_dropped.png", "02_align_b_coverage.png"):
         assert (reports / png).stat().st_size > 5000
+
+
+@pytest.mark.notebook
+def test_02_align_with_no_readable_source_stops_with_the_reason(tmp_path):
+    folder = paths.sources_dir(tmp_path, "nb", "x")
+    folder.mkdir(parents=True)
+    (folder / "notes.mp4").write_text("a text file, not a video")
+    params = dict(PROJECT="nb", PERSON="x", COMPARE_WITH="", DATA_DIR=str(tmp_path), WORKERS=1)
+    with pytest.raises(notebooks.NotebookError, match="FaceSetError: 02_align could read none of the 1 sources of person x"):
+        notebooks.run_notebook("02_align", params, tmp_path / "runs")
+    assert not paths.faces_dir(tmp_path, "nb", "x").exists()
+    assert not (paths.reports_dir(tmp_path, "nb") / "02_align_x.json").exists()

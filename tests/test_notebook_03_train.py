@@ -25,3 +25,23 @@ def test_03_train_runs_and_resumes(aligned_project, tmp_path):
     run = Path(weights_dir) / project / "nb"
     assert (run / "checkpoint.weights.h5").exists() and (run / "loss.png").exists()
     assert (run / "previews" / "step_000006.png").exists() and (run / "preview_final.png").exists()
+
+
+@pytest.mark.notebook
+def test_03_train_init_from_errors_name_it_and_leave_no_run_folder(aligned_project, tmp_path):
+    """A missing INIT_FROM and one of another MODEL fail in the parameters check, before any face is read."""
+    from swaplab import notebooks, train
+
+    data_dir, _, project = aligned_project
+    weights = tmp_path / "weights"
+    train.train(train.TrainConfig(project=project, run="base", model="tiny", batch_size=4, steps=1, log_every=1,
+                                  preview_every=1000, save_every=1000, weights_dir=str(weights)),
+                data=(train.synthetic_faces(8, 32, person=0), train.synthetic_faces(8, 32, person=1)))
+    params = dict(PROJECT=project, RUN="nbinit", MODEL="tiny", BATCH_SIZE=4, STEPS=2, DATA_DIR=str(data_dir),
+                  WEIGHTS_DIR=str(weights))
+    for init_from, model, words in (("missing", "tiny", "INIT_FROM='missing': "),
+                                    ("base", "lite", "INIT_FROM='base' is a 'tiny' model; MODEL='lite' cannot")):
+        with pytest.raises(notebooks.NotebookError, match=words) as err:
+            notebooks.run_notebook("03_train", {**params, "INIT_FROM": init_from, "MODEL": model}, tmp_path / init_from)
+        assert "failed in cell 4 " in str(err.value), str(err.value)  # the parameters check, before any face is read
+        assert not (weights / project / "nbinit").exists()  # no run folder holding only augmentation.png

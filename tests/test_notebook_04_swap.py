@@ -40,3 +40,19 @@ def test_04_swap_on_a_sample_clip(tiny_run, tmp_path):
     assert abs(summary["audio_s"] - 1.0) < 0.06
     assert (reports / "04_swap_strip.jpg").stat().st_size > 5_000
     assert (reports / "04_swap_preview.jpg").stat().st_size > 5_000
+
+
+@pytest.mark.notebook
+def test_04_swap_names_the_real_cause_of_an_image_renamed_mp4(tiny_run, tmp_path):
+    import cv2
+    import numpy as np
+
+    from swaplab.notebooks import NotebookError
+
+    fake = tmp_path / "photo.mp4"
+    fake.write_bytes(cv2.imencode(".png", np.full((64, 64, 3), 128, np.uint8))[1].tobytes())
+    params = {"PROJECT": "nbswap", "RUN": "tiny", "INPUT": str(fake), "DATA_DIR": str(tiny_run / "data"),
+              "WEIGHTS_DIR": str(tiny_run / "weights")}
+    with pytest.raises(NotebookError, match="INPUT=.*photo.mp4.*cannot tell its duration") as err:
+        run_notebook("04_swap", params, tmp_path / "runs")
+    assert "START" not in str(err.value)

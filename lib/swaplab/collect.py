@@ -150,41 +150,14 @@ def _local(path: Path) -> tuple[str, str, Path, str | None]:
 def verify_video(path: str | Path, name: str | None = None) -> video.VideoInfo:
     """Probe a source and decode its last second; raise ``CollectError`` if it is unreadable or cut short.
 
-    The rule: ffmpeg must read the header (``probe``), and decoding the last
-    second (from ``duration - 1 s``) must give at least half the frames the
-    header promises there, with no decode error. A download cut off mid-way
-    fails one or the other: an mp4 whose index says 3 s but whose data stops
-    earlier decodes nothing there, and an MPEG file cut mid-frame reports
-    damaged blocks. Only the tail is decoded, so this costs well under a
-    second even for long videos. Image folders are checked by ``probe`` alone.
-    ``name`` stands for ``path`` in messages (a staged copy's path means nothing to the user).
+    The rule is ``video.verify``'s (04_swap checks its INPUT with it too). ``name``
+    stands for ``path`` in messages (a staged copy's path means nothing to the user).
     """
-    name = name or str(path)
     try:
-        info = video.probe(path)
+        return video.verify(path, name, advice="download or copy it again (or re-encode the part that plays) "
+                                              "and add it again")
     except video.VideoError as e:
-        raise CollectError(str(e).replace(str(path), name)) from None
-    if info.codec in {"images", "image"}:
-        return info
-    if info.duration <= 0 or info.fps <= 0:
-        raise CollectError(f"{name}: ffmpeg cannot tell its duration; re-encode it to mp4 (e.g. with ffmpeg) and add it again")
-    start = max(0.0, info.duration - 1.0)
-    err = subprocess.run(
-        [video.ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", "-ss", f"{start:.3f}",
-         "-i", str(path), "-map", "0:v:0", "-f", "null", "-"],
-        check=False, capture_output=True, text=True, errors="replace",
-    ).stderr
-    counts = re.findall(r"frame=\s*(\d+)", err)
-    decoded = int(counts[-1]) if counts else 0
-    damage = [line for line in err.splitlines() if line.strip() and "frame=" not in line]
-    expected = (info.duration - start) * info.fps
-    if decoded < expected / 2 or damage:
-        why = f"decode errors ({damage[0][-100:]})" if damage else f"only {decoded} of ~{expected:.0f} frames decode"
-        raise CollectError(
-            f"{name} looks truncated: in its last second {why}; download or copy it again "
-            "(or re-encode the part that plays) and add it again"
-        )
-    return info
+        raise CollectError(str(e)) from None
 
 
 class _YtdlpLog:

@@ -16,12 +16,25 @@ On disk, ``data/<project>/<person>/faces/``:
      (``apply_filters``), then the index and summary, written atomically.
 Step 2 is cheap and re-runs every time, so changed thresholds apply to all
 faces; step 1 is skipped for sources the summary already lists.
+
+Nothing that exists is lost on a failure. A new face set, or one whose
+``READ_SETTINGS`` changed (FACE_SIZE, SAMPLE_FPS, MAX_FACES: they change what
+step 1 reads and writes), is built beside the old one in ``faces.new/`` and
+renamed into place only when complete; a run that fails or is killed leaves
+``faces/`` as it was, and the next run removes ``faces.new/``. New sources
+are added in place: their crops first, then the index and summary (atomic
+renames). An index line that cannot be read is an error naming the file and
+line; ``align_person`` repairs it (drops the line and reads that source again).
+A run that finds no face at all raises ``FaceSetError`` saying why.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -40,6 +53,13 @@ IDENTITY_EVERY = 25  # embed every k-th face of a track (plus new tracks and fra
 MAX_FACES = 1  # faces looked for per frame: 1 lets MediaPipe track instead of detecting every frame (16 vs 22 ms);
 #              use 2+ for footage where others share the frame, and only the target is kept
 REASONS = ("small", "other identity", "blurry", "duplicate")  # the order the filters run in
+READ_SETTINGS = ("face_size", "sample_fps", "max_faces", "identity_every")  # change what step 1 reads or embeds
+_ROW_KEYS = ("source", "frame", "face", "file", "landmarks", "kept", "why")  # what every index row must have
+_WRITE_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
+
+
+class FaceSetError(RuntimeError):
+    """A face set that cannot be built or read; the message names the folder or file and says what to do."""
 _RECENT = 8  # kept faces per source that a new face is compared with for DEDUPE
 _EXTS = (".mpg", ".mpeg", ".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif", ".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -143,7 +163,8 @@ def _faces_of(name: str, reader, faces_dir: Path, settings: Settings) -> dict:
             for k, face in enumerate(faces):
                 crop, matrix = align.crop_face(frame.image, face.landmarks, settings.face_size)
                 file = f"crops/{name}_{frame.index:06d}_{k}.jpg"
-                cv2.imwrite(str(faces_dir / file), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])
+                if not cv2.imwrite(str(faces_dir / file), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]):
+                    raise OSError(errno.EIO, "could not write the crop (disk full or not writable?)", str(faces_dir / file))
                 # Track by the nearest face centre of the previous frame (within half a face), so the faces
                 # of a track that were not embedded take the identity distance of those that were.
                 centre = face.landmarks.mean(0)
@@ -273,8 +294,11 @@ def align_person(
     """Build or update ``data/<project>/<person>/faces/`` from ``sources/``; returns the FaceSet.
 
     Sources already listed in summary.json are not read again (delete faces/ to
-    start over; a different ``face_size`` does that for you). ``workers``:
-    processes for new sources, default min(cpu_count, new sources).
+    start over). A change of a ``READ_SETTINGS`` value reads every source again
+    into ``faces.new/``, which replaces ``faces/`` only once complete. ``workers``:
+    processes for new sources, default min(cpu_count, new sources). Raises
+    ``FaceSetError`` when no face was found at all (every source unreadable or
+    faceless) or the face set cannot be written; ``faces/`` is then as it was.
     """
     from tqdm.auto import tqdm
 
@@ -282,37 +306,120 @@ def align_person(
     sources = find_sources(src_dir)
     if not sources:
         raise FileNotFoundError(f"{src_dir} is empty: run 01_collect for person {person} first")
+    if reference and not Path(reference).is_file():  # checked before the slow work
+        raise FileNotFoundError(f"REFERENCE={str(reference)!r} is not a file: give a photo of the person, or '' for none")
     settings = Settings(face_size, sample_fps or None, min_face, blur_min, dedupe, identity_max, identity_every, max_faces)
     out = paths.faces_dir(data_dir, project, person)
-    old = FaceSet(out, must_exist=False)
-    if old.summary.get("face_size", face_size) != face_size:
-        import shutil
-
-        shutil.rmtree(out)  # crops and landmarks are all at the old size: start over
-        old = FaceSet(out, must_exist=False)
-    per_source = dict(old.summary.get("sources", {}))
-    rows, vectors = list(old.rows), old.embeddings()
-    todo = {n: p for n, p in sources.items() if n not in per_source or "error" in per_source[n]}
+    _recover(out)
+    old = FaceSet(out, must_exist=False, repair=True)
+    changed = read_changes(old.summary, settings)
+    rebuild = not old.summary or bool(changed)  # a new face set, or one whose crops/landmarks no longer fit
+    build = out.with_name(out.name + ".new") if rebuild else out
+    if rebuild:
+        per_source, rows, vectors, todo = {}, [], {}, dict(sources)
+        if changed and progress:
+            print(f"{', '.join(changed)}: reading every source of {person} again into {build}; "
+                  f"{out} stays as it is until that is done")
+    else:
+        damaged = old.damaged_sources()  # their index lines could not be read: read them again
+        per_source = {n: s for n, s in old.summary.get("sources", {}).items() if n not in damaged}
+        todo = {n: p for n, p in sources.items() if n not in per_source or "error" in per_source[n]}
+        rows = [r for r in old.rows if r["source"] not in todo]  # a source read again replaces its rows
+        kept_files = {Path(r["file"]).stem for r in rows}
+        vectors = {k: v for k, v in old.embeddings().items() if k in kept_files}
     n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    if todo:
-        for res in tqdm(_run(todo, str(out), settings, n_workers), total=len(todo), desc=f"sources of {person}",
-                        unit="source", disable=not progress):
-            rows += res.pop("rows")
-            vectors.update(zip(res.pop("names"), res.pop("vectors")))
-            per_source[res.pop("name")] = res
-    rows.sort(key=lambda r: (r["source"], r["frame"], r["face"]))
-    ref_kind, share = "none", None
-    if vectors and identity_every > 0:
-        from . import identity
+    try:
+        if todo:
+            results = _run(todo, str(build), settings, n_workers)
+            try:
+                for res in tqdm(results, total=len(todo), desc=f"sources of {person}", unit="source", disable=not progress):
+                    rows += res.pop("rows")
+                    vectors.update(zip(res.pop("names"), res.pop("vectors")))
+                    per_source[res.pop("name")] = res
+            finally:
+                results.close()  # waits for running workers, so nothing writes into ``build`` after this
+        if not rows:
+            raise FaceSetError(_nothing_found(person, src_dir, per_source))
+        rows.sort(key=lambda r: (r["source"], r["frame"], r["face"]))
+        ref_kind, share = "none", None
+        if vectors and identity_every > 0:
+            from . import identity
 
-        if reference:
-            ref, ref_kind = reference_embedding(reference), f"photo {reference}"
-        else:
-            (ref, share), ref_kind = identity.dominant(np.stack(list(vectors.values()))), "dominant identity"
-        assign_identity(rows, vectors, ref)
-    apply_filters(rows, settings)
-    _save(out, rows, vectors, _summary(rows, per_source, settings, ref_kind, share, n_workers))
+            if reference:
+                ref, ref_kind = reference_embedding(reference), f"photo {reference}"
+            else:
+                (ref, share), ref_kind = identity.dominant(np.stack(list(vectors.values()))), "dominant identity"
+            assign_identity(rows, vectors, ref)
+        apply_filters(rows, settings)
+        _save(build, rows, vectors, _summary(rows, per_source, settings, ref_kind, share, n_workers))
+        if rebuild:
+            _swap_in(build, out)
+    except BaseException as e:
+        if rebuild:
+            shutil.rmtree(build, ignore_errors=True)
+        else:  # crops the new sources got before the failure: the index (unchanged) does not list them
+            _remove_crops(out, set(todo) - {r["source"] for r in old.rows}, keep={r["file"] for r in old.rows})
+        if isinstance(e, OSError) and e.errno in _WRITE_ERRORS:
+            where = f" writing {e.filename}" if e.filename else ""
+            kept = (f"{out} is kept as it was" if old.summary else f"{out} was not created") if rebuild else \
+                f"{out} is kept as it was (the new sources were not added)"
+            raise FaceSetError(f"02_align could not write the face set of person {person} ({e.strerror or e}{where}); "
+                               f"{kept}: free disk space (or make it writable) and run 02_align again") from e
+        raise
     return FaceSet(out)
+
+
+def read_changes(summary: dict, settings: Settings) -> list[str]:
+    """The ``READ_SETTINGS`` that differ from the ones a face set was made with, as "FACE_SIZE 256 -> 128"."""
+    if not summary:
+        return []
+    made = {"face_size": summary.get("face_size"), **summary.get("settings", {})}
+    now = asdict(settings)
+    return [f"{k.upper()} {made[k] or 0} -> {now[k] or 0}" for k in READ_SETTINGS
+            if k in made and (made[k] or None) != (now[k] or None)]
+
+
+def _recover(out: Path) -> None:
+    """Finish or undo what a killed run left beside ``out``: a swap-in cut between its two renames, a partial build."""
+    new, old = out.with_name(out.name + ".new"), out.with_name(out.name + ".old")
+    if old.exists() and not out.exists():  # killed between the renames of ``_swap_in``: new is complete
+        os.replace(new if (new / "summary.json").exists() else old, out)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(new, ignore_errors=True)  # a build killed midway
+
+
+def _swap_in(build: Path, out: Path) -> None:
+    """Put the complete face set ``build`` at ``out`` with two renames, then delete the old one."""
+    old = out.with_name(out.name + ".old")
+    if out.exists():
+        os.replace(out, old)
+    os.replace(build, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_crops(out: Path, sources: set[str], keep: set[str]) -> None:
+    """Delete the crops of ``sources`` in ``out/crops`` that the index does not list (``keep``: "crops/x.jpg")."""
+    if not sources or not (out / "crops").is_dir():
+        return
+    pattern = re.compile(r"^(.+)_\d{6}_\d+\.jpg$")
+    for p in (out / "crops").iterdir():
+        m = pattern.match(p.name)
+        if m and m.group(1) in sources and f"crops/{p.name}" not in keep:
+            p.unlink(missing_ok=True)
+
+
+def _nothing_found(person: str, src_dir: Path, per_source: dict) -> str:
+    """Why a person's sources gave no face at all, and what to do, in one line."""
+    errors = {n: " ".join(str(s["error"]).split()) for n, s in per_source.items() if "error" in s}
+    if errors and len(errors) == len(per_source):
+        listed = "; ".join(f"{n}: {e}" for n, e in list(errors.items())[:2])
+        more = f"; and {len(errors) - 2} more" if len(errors) > 2 else ""
+        return (f"02_align could read none of the {len(errors)} sources of person {person} in {src_dir} ({listed}{more}): "
+                "replace them, or collect them again with 01_collect")
+    frames = sum(s.get("frames_read", 0) for s in per_source.values())
+    unreadable = f"; {len(errors)} could not be read: {', '.join(errors)}" if errors else ""
+    return (f"02_align found no face in the {frames} frames it read from the sources of person {person} in {src_dir}"
+            f"{unreadable}: collect footage where the face is clearly visible (01_collect), then run 02_align again")
 
 
 def _run(todo: dict[str, Path], out: str, settings: Settings, workers: int):
@@ -328,7 +435,11 @@ def _run(todo: dict[str, Path], out: str, settings: Settings, workers: int):
 
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
         jobs = [pool.submit(_process_source, n, str(p), out, settings) for n, p in todo.items()]
-        yield from (job.result() for job in jobs)
+        try:
+            yield from (job.result() for job in jobs)
+        finally:  # on an error or close(): no new source starts; leaving ``with`` waits for the running ones
+            for job in jobs:
+                job.cancel()
 
 
 def _summary(rows: list[dict], per_source: dict, settings: Settings, ref_kind: str, share, workers: int) -> dict:
@@ -370,15 +481,74 @@ def _save(out: Path, rows: list[dict], vectors: dict, summary: dict) -> None:
 
 
 class FaceSet:
-    """A face set on disk: ``.rows`` (index.jsonl as dicts), ``.summary``, and ways to look at them."""
+    """A face set on disk: ``.rows`` (index.jsonl as dicts), ``.summary``, and ways to look at them.
 
-    def __init__(self, faces_dir: str | Path, must_exist: bool = True):
+    A line of index.jsonl that is not a face record, or an unreadable summary.json,
+    raises ``FaceSetError`` naming the file, the line and what to do; with
+    ``repair=True`` (what ``align_person`` uses) bad lines are skipped and kept in
+    ``bad_lines``, and an unreadable summary reads as empty (the set is rebuilt).
+    """
+
+    def __init__(self, faces_dir: str | Path, must_exist: bool = True, repair: bool = False):
         self.dir = Path(faces_dir)
-        index = self.dir / "index.jsonl"
         if must_exist and not (self.dir / "summary.json").exists():
             raise FileNotFoundError(f"{self.dir} is empty: run 02_align for person {self.person} first")
-        self.rows: list[dict] = [json.loads(line) for line in index.read_text().splitlines()] if index.exists() else []
-        self.summary: dict = read_json(self.dir / "summary.json", default={})
+        self.bad_lines: list[tuple[int, str]] = []  # (line number, text) of index lines skipped with ``repair``
+        self.rows: list[dict] = self._read_index(repair)
+        try:
+            self.summary: dict = read_json(self.dir / "summary.json", default={})
+        except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
+            if not repair:
+                raise FaceSetError(f"{self.dir / 'summary.json'} is damaged ({' '.join(str(e).split())[:100]}): run "
+                                   f"02_align for person {self.person} to rebuild the face set") from None
+            self.summary = {}
+
+    def _read_index(self, repair: bool) -> list[dict]:
+        index = self.dir / "index.jsonl"
+        if not index.exists():
+            return []
+        rows = []
+        for n, line in enumerate(index.read_text(errors="replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                if not isinstance(row, dict) or not all(k in row for k in _ROW_KEYS):
+                    raise ValueError(f"a face record needs {', '.join(_ROW_KEYS)}")
+            except ValueError as e:
+                if not repair:
+                    why = f"{e.msg} at column {e.colno}" if isinstance(e, json.JSONDecodeError) else str(e)
+                    raise FaceSetError(
+                        f"{index} line {n} is not a valid face record ({why}): run 02_align for person {self.person} "
+                        f"to repair the index (it drops the line and reads that source again), or delete {self.dir} "
+                        "to align from scratch") from None
+                self.bad_lines.append((n, line))
+                continue
+            rows.append(row)
+        return rows
+
+    def damaged_sources(self) -> set[str]:
+        """Sources that lost rows to ``bad_lines``: fewer rows than summary.json counted, or named in a bad line."""
+        if not self.bad_lines:
+            return set()
+        found: dict[str, int] = {}
+        for r in self.rows:
+            found[r["source"]] = found.get(r["source"], 0) + 1
+        recorded = self.summary.get("sources", {})
+        names = {n for n, s in recorded.items() if found.get(n, 0) < s.get("faces", 0)}
+        names |= {m.group(1) for _, line in self.bad_lines if (m := re.search(r'"source":\s*"([^"]+)"', line))}
+        return names or set(recorded)  # no clue which: read them all again
+
+    def why_empty(self) -> str:
+        """Why no face of this set is kept, and what to do, in one line."""
+        s = self.summary
+        if not s:
+            return f"{self.dir} is empty: run 02_align for person {self.person} first"
+        if not self.rows:
+            return _nothing_found(self.person, self.dir.parent / "sources", s.get("sources", {}))
+        dropped = ", ".join(f"{n} {w}" for w, n in s.get("dropped", {}).items() if n)
+        return (f"{self.dir} keeps none of its {len(self.rows)} faces (dropped: {dropped or 'all'}): lower MIN_FACE, "
+                f"BLUR_MIN or DEDUPE, or give a REFERENCE photo, and run 02_align for person {self.person} again")
 
     @property
     def person(self) -> str:
@@ -435,7 +605,7 @@ def load_training_arrays(faces_dir: str | Path, size: int) -> tuple[np.ndarray, 
     fs = FaceSet(faces_dir, must_exist=False)
     rows = fs.kept()
     if not rows:
-        raise FileNotFoundError(f"{fs.dir} is empty: run 02_align for person {fs.person} first")
+        raise FileNotFoundError(fs.why_empty())
     scale = size / fs.face_size
 
     def one(r):  # cv2 releases the GIL while decoding, so threads overlap the JPEG work

@@ -2,7 +2,10 @@
 
 A file that matters is written under a temporary name in the same folder and
 renamed when complete, so an interrupted run never leaves a half-written
-checkpoint, index or video where a finished one is expected. ``run_ahead``
+checkpoint, index or video where a finished one is expected. The temporary name
+(``.NAME.partPID.XXXXXXXX.ext``) carries the writer's process id: a run killed
+outright (kill -9, a crash) cannot delete its own, so the next write of the same
+NAME removes those whose process is gone (``temp_path``). ``run_ahead``
 moves a producer (decoding, landmark detection) into a thread so it overlaps
 the caller's work."""
 
@@ -12,6 +15,7 @@ import contextlib
 import json
 import os
 import queue
+import re
 import tempfile
 import threading
 from pathlib import Path
@@ -22,14 +26,11 @@ from typing import Callable, Iterable, Iterator
 def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success, delete it on error.
 
-    The temporary name is hidden (``.name.XXXX.ext``) and keeps the extension, since
-    tools such as ffmpeg pick the container from it; ``suffix`` overrides that extension.
+    The temporary name is hidden (``.name.partPID.XXXX.ext``, see ``temp_path``) and keeps the
+    extension, since tools such as ffmpeg pick the container from it; ``suffix`` overrides it.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix if suffix is None else suffix, dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    tmp_path = temp_path(path, path.suffix if suffix is None else suffix)
     try:
         yield tmp_path
         make_readable(tmp_path)
@@ -38,6 +39,47 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def temp_path(path: str | Path, suffix: str) -> Path:
+    """Create an empty hidden file beside ``path`` for writing it (``.NAME.partPID.XXXXXXXX<suffix>``).
+
+    First removes the temporary files of the same NAME that a process no longer
+    running left behind (killed mid-write): they can be as large as the output.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.part{os.getpid()}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete the temporary files of ``path`` (see ``temp_path``) whose writing process is gone; returns them."""
+    path = Path(path)
+    pattern = re.compile(rf"^\.{re.escape(path.name)}\.part(\d+)\.[a-z0-9_]{{8}}")
+    removed = []
+    with contextlib.suppress(OSError):
+        for p in path.parent.iterdir():
+            m = pattern.match(p.name)
+            if m and not _alive(int(m.group(1))):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                    removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def make_readable(path: str | Path) -> None:

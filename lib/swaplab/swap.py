@@ -15,8 +15,10 @@ and the main thread runs the model and blending on the frames behind. MediaPipe,
 TensorFlow and OpenCV all release the GIL while they work, so Python threads
 are enough.
 
-``convert`` writes the output atomically (``video.VideoWriter``): an exception or
-a KeyboardInterrupt anywhere leaves nothing at the output path.
+``convert`` checks its input as 01_collect does (``video.verify``) before any slow
+work, and writes the output atomically (``video.VideoWriter``): an exception or a
+KeyboardInterrupt anywhere leaves nothing at the output path, and the temporary
+file of a run killed outright is removed by the next conversion to that path.
 ``preview_frame`` runs the very same per-frame code (``FramePipeline``) on one frame
 for the notebook's scrubber.
 """
@@ -56,6 +58,7 @@ class SwapOptions:
     blend: str = "feather"  # "feather" alpha blend; "seamless" Poisson cloning in the aligned crop, then feathered
     mask_erode: int = 3  # shrink the face hull by this many px of a 64 px crop (scaled to the model's size)
     mask_blur: int = 3  # feather the mask edge over about this many px of a 64 px crop
+    sharpen: float = 0.0  # unsharp-mask amount on the swapped face before pasting (0 = off; ~0.5 restores edge contrast)
     smoothing: float = 1.0  # One-Euro min cutoff in Hz for the landmarks (lower = steadier); 0 = off
     smoothing_beta: float = 5.0  # One-Euro speed coefficient (speed in face sizes / s); higher = less lag
     batch_size: int = 8  # faces per model call: larger runs nearer the CPU's peak, costs a little memory
@@ -85,6 +88,8 @@ class SwapOptions:
             bad("color", f"choose one of {blend.COLOR_MODES}")
         if self.blend not in blend.BLEND_MODES:
             bad("blend", f"choose one of {blend.BLEND_MODES}")
+        if not 0 <= self.sharpen <= 3:
+            bad("sharpen", "use an unsharp-mask amount from 0 (off) to 3; 0.5 is a light touch")
         for name in ("mask_erode", "mask_blur"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 bad(name, "must be a whole number of pixels >= 0")
@@ -255,7 +260,8 @@ class FramePipeline:
             k = self.size / 64  # the mask's knobs are in px of a 64 px crop: the same share of the face at any model size
             mask = blend.face_mask(job.landmarks, self.size, round(o.mask_erode * k), round(o.mask_blur * k))  # (S, S) float32
             ref = job.crop.astype(np.float32) * (1.0 / 255.0)
-            face = blend.color_transfer(np.ascontiguousarray(swapped, np.float32), ref, mask, o.color)
+            face = blend.sharpen(np.ascontiguousarray(swapped, np.float32), o.sharpen, sigma=self.size / 128)
+            face = blend.color_transfer(face, ref, mask, o.color)
             face8 = np.clip(face * 255.0 + 0.5, 0, 255).astype(np.uint8)
             if o.blend == "seamless":
                 face8 = blend.seamless(face8, job.crop, mask)
@@ -281,11 +287,11 @@ def convert(
     cleanly). Returns a ``ConvertReport``.
     """
     o = (options or SwapOptions()).validate()
-    try:
-        info = video.probe(input)
+    try:  # the check 01_collect makes: an image renamed .mp4 or a cut-short file fails here, with its real cause
+        info = video.verify(input)
     except video.VideoError as e:
         raise video.VideoError(f"INPUT: {e}") from None
-    if info.codec not in {"images", "image"} and info.duration and o.start >= info.duration:
+    if info.codec not in {"images", "image"} and o.start >= info.duration:
         raise ValueError(f"START={o.start:g}s is past the end of {input} ({info.duration:.2f}s): choose an earlier START")
     duration = o.duration
     configure_threads()

@@ -68,10 +68,12 @@ class TrainConfig:
     batch_size: int = 16  # faces per person per step (global: split over GPUs)
     steps: int = 2000  # stop after this many steps in total (counting resumed ones)
     time_budget_min: float = 0.0  # also stop after this many minutes of this session; 0 = no limit
-    learning_rate: float = 1e-3  # Adam step size (the peak, with a schedule)
+    learning_rate: float = 5e-4  # Adam step size (the peak, with a schedule); 1e-3 collapsed the net to a flat face
     lr_schedule: str = "cosine"  # "constant", or "cosine": decay to LR_FLOOR of the peak at the run's end
     warmup_steps: int = 100  # steps of linear learning-rate warm-up (both schedules); 0 = none
     warp_end: float = 0.25  # warp strength at the run's end, as a share of the start (linear in between); 1 = constant
+    ema_momentum: float = 0.0  # > 0: keep an exponential moving average of the weights (e.g. 0.99) and save it for inference
+    clip_norm: float = 1.0  # clip the global gradient norm to this (typical norms are 0.1-0.8; spikes diverged runs); 0 = off
     init_from: str | None = None  # warm start from weights/<project>/<init_from>/ or "other_project/run" (fresh optimizer)
     pretrain_people: tuple[str, ...] = ()  # pretrain mode: both decoders learn these people's faces pooled (a base run)
     preview_every: int = 100  # steps between preview grids and loss plots
@@ -113,6 +115,10 @@ class TrainConfig:
             raise ValueError(f"LR_SCHEDULE={self.lr_schedule!r}: choose one of {SCHEDULES}")
         if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
             raise ValueError(f"WARMUP_STEPS={self.warmup_steps!r}: must be a whole number >= 0")
+        if not self.clip_norm >= 0:
+            raise ValueError(f"CLIP_NORM={self.clip_norm!r}: use 0 (off) or a norm > 0, e.g. 1.0")
+        if not 0 <= self.ema_momentum < 1:
+            raise ValueError(f"EMA_MOMENTUM={self.ema_momentum!r}: use 0 (off) or a momentum in (0, 1), e.g. 0.99")
         if not 0 <= self.warp_end <= 1:
             raise ValueError(f"WARP_END={self.warp_end!r}: give a share of the starting warp in [0, 1] (1 = constant)")
         if not self.time_budget_min >= 0:
@@ -227,9 +233,15 @@ def load_training_data(config: TrainConfig):
 def run_config(run_dir) -> dict:
     """The config.json of a run: model, image_size, project, person_a/b, steps_done, ..."""
     path = Path(run_dir) / "config.json"
-    config = read_json(path)
+    advice = f"restore it from a copy, or delete {run_dir} and train the run again with 03_train"
+    try:
+        config = read_json(path)
+    except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
+        raise ValueError(f"{path} is damaged ({str(e).splitlines()[0][:120]}): {advice}") from None
     if config is None or not (Path(run_dir) / CHECKPOINT).exists():
         raise FileNotFoundError(f"{run_dir} has no checkpoint: run 03_train first")
+    if not isinstance(config, dict) or not {"model", "image_size"} <= config.keys():
+        raise ValueError(f"{path} is damaged (no model or image_size in it): {advice}")
     return config
 
 
@@ -245,6 +257,10 @@ def _load_weights(model: SwapModel, run_dir: Path, what: str) -> None:
     except ValueError as e:  # shapes differ although config.json agrees: edited or foreign files
         raise ValueError(f"{what}: the weights in {run_dir / CHECKPOINT} do not fit a {model.model_name!r} "
                          f"model ({e}); start a new RUN") from e
+    except (OSError, KeyError) as e:  # h5py: not an HDF5 file, cut short, or unreadable; its own message names no file
+        raise OSError(f"{what}: {run_dir / CHECKPOINT} is damaged or not a checkpoint "
+                      f"({str(e).splitlines()[0][:120]}): restore it from a copy, or delete it and run 03_train "
+                      "with this RUN to train it again from step 0") from None
 
 
 def load_run(run_dir) -> SwapModel:
@@ -252,7 +268,7 @@ def load_run(run_dir) -> SwapModel:
     run_dir = Path(run_dir)
     config = run_config(run_dir)
     model = build_swap_model(config["model"], config["image_size"])
-    _load_weights(model, run_dir, "load_run")  # the layers only: the optimizer state in the file is left unread
+    _load_weights(model, run_dir, f"RUN={run_dir.name!r}")  # the layers only: the optimizer state in the file is left unread
     return model
 
 
@@ -390,16 +406,40 @@ def train(config: TrainConfig, callbacks: list | None = None, data=None, strateg
     checkpoints, ``swaplab.viz.LivePlot`` previews every PREVIEW_EVERY steps).
     """
     run_dir = config.run_dir
+    resume = (run_dir / CHECKPOINT).exists()
+    # Checks before any slow work (reading the faces, building the model), and before the run folder is made.
+    if resume:
+        done_before = int(run_config(run_dir).get("steps_done", 0))
+        if done_before > config.steps:
+            raise ValueError(f"STEPS={config.steps} is below the {done_before} steps RUN={config.run!r} has already "
+                             f"trained: set STEPS above {done_before} to train on (STEPS counts the resumed steps), "
+                             "or give a new RUN to start over")
+        if done_before == config.steps:
+            print(f"RUN={config.run!r} has already trained STEPS={config.steps} steps: nothing to train; "
+                  f"set STEPS above {config.steps} to train on", flush=True)
+    elif config.init_from:
+        source_dir = paths.source_run_dir(config.weights_dir, config.project, config.init_from)
+        if not ((source_dir / "config.json").exists() and (source_dir / CHECKPOINT).exists()):
+            raise FileNotFoundError(f"INIT_FROM={config.init_from!r}: {source_dir} holds no trained run: "
+                                    "train that run first with 03_train, or set INIT_FROM=None")
+        source = run_config(source_dir)
+        if (source["model"], source["image_size"]) != (config.model, config.image_size):
+            raise ValueError(f"INIT_FROM={config.init_from!r} is a {source['model']!r} model at {source['image_size']} "
+                             f"px; MODEL={config.model!r} cannot start from it: set MODEL={source['model']!r} "
+                             "or INIT_FROM=None")
     if data is None:
         data = load_training_data(config)
-    resume = (run_dir / CHECKPOINT).exists()
     keras.utils.set_random_seed(config.seed)
     strategy = strategy or select_strategy()
     on_gpu = bool(tf.config.list_logical_devices("GPU"))
     with strategy.scope():
         model = build_swap_model(config.model, config.image_size, dtype="mixed_float16" if on_gpu else None)
         model.loss_fn = make_face_loss(config.mae_weight, config.dssim_weight, config.eyes_mouth_weight, config.edge_weight)
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, beta_1=0.5, beta_2=0.999),
+        # with EMA, Keras assigns the averaged weights to the model at the end of fit: the saved run draws with them
+        optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=0.5, beta_2=0.999, use_ema=config.ema_momentum > 0,
+                                          ema_momentum=config.ema_momentum or 0.99,
+                                          global_clipnorm=config.clip_norm or None)
+        model.compile(optimizer=optimizer,
                       jit_compile=on_gpu)  # XLA on GPUs; on the CPU it measured slower than oneDNN
         model.optimizer.build(model.trainable_variables)  # so a checkpoint's optimizer state can load
         if resume:

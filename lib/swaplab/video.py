@@ -10,7 +10,9 @@ the decoding of frame ``n+1``.
 Writing: ``VideoWriter(path, fps, audio_from=..., audio_start=..., audio_duration=...)``
 pipes RGB frames to ffmpeg from a writer thread, encodes H.264 ``.mp4`` with the
 audio of a source range muxed in (AAC), tags the container, and renames the file
-into place only when complete: an interrupted run leaves nothing at ``path``.
+into place only when complete: an interrupted run leaves nothing at ``path``, and
+the hidden temporary file a killed run could not delete is removed by the next
+writer of the same ``path`` (``io.temp_path``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .io import make_readable, run_ahead
+from .io import make_readable, run_ahead, temp_path
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _DAMAGE = re.compile(r"error|corrupt|damaged|concealing|invalid|missing", re.I)
@@ -125,6 +127,46 @@ def _format_tags(ffmpeg_stderr: str) -> dict:
             key, _, value = line.strip().partition(":")
             tags[key.strip()] = value.strip()
     return tags
+
+
+def verify(path: str | Path, name: str | None = None,
+           advice: str = "download or copy it again, or re-encode the part that plays") -> VideoInfo:
+    """``probe`` a source and decode its last second; raise ``VideoError`` if it is unreadable or cut short.
+
+    The rule: ffmpeg must read the header (``probe``) and tell the duration, and
+    decoding the last second (from ``duration - 1 s``) must give at least half the
+    frames the header promises there, with no decode error. A download cut off
+    mid-way fails one or the other: an mp4 whose index says 3 s but whose data stops
+    earlier decodes nothing there, and an MPEG file cut mid-frame reports damaged
+    blocks; an image renamed .mp4 has no duration. Only the tail is decoded, so this
+    costs well under a second even for long videos. Image folders and images are
+    checked by ``probe`` alone. ``name`` stands for ``path`` in messages; ``advice``
+    ends the message for a cut-short file.
+    """
+    name = name or str(path)
+    try:
+        info = probe(path)
+    except VideoError as e:
+        raise VideoError(str(e).replace(str(path), name)) from None
+    if info.codec in {"images", "image"}:
+        return info
+    if info.duration <= 0 or info.fps <= 0:
+        raise VideoError(f"{name}: ffmpeg cannot tell its duration ({info.codec}, not a video?); "
+                         "re-encode it to mp4 (e.g. with ffmpeg) and use that")
+    start = max(0.0, info.duration - 1.0)
+    err = subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", "-ss", f"{start:.3f}",
+         "-i", str(path), "-map", "0:v:0", "-f", "null", "-"],
+        check=False, capture_output=True, text=True, errors="replace",
+    ).stderr
+    counts = re.findall(r"frame=\s*(\d+)", err)
+    decoded = int(counts[-1]) if counts else 0
+    damage = [line for line in err.splitlines() if line.strip() and "frame=" not in line]
+    expected = (info.duration - start) * info.fps
+    if decoded < expected / 2 or damage:
+        why = f"decode errors ({damage[0][-100:]})" if damage else f"only {decoded} of ~{expected:.0f} frames decode"
+        raise VideoError(f"{name} looks truncated: in its last second {why}; {advice}")
+    return info
 
 
 def stream_durations(path: str | Path) -> dict[str, float]:
@@ -325,6 +367,23 @@ def sample_frames(path: str | Path, n: int = 12, width: int | None = None) -> li
 # ---------------------------------------------------------------- writing
 
 
+def _remove_old_style_temps(path: Path, min_age_s: float = 600.0) -> None:
+    """Remove ``.STEM.XXXXXXXX.mp4`` files that writers before ``io.temp_path`` left when killed.
+
+    Their name carries no process id, so only those untouched for ``min_age_s`` go (a live
+    writer's file grows all the time).
+    """
+    import time
+
+    pattern = re.compile(rf"^\.{re.escape(path.stem)}\.[a-z0-9_]{{8}}\.mp4$")
+    with contextlib.suppress(OSError):
+        for p in path.parent.iterdir():
+            if pattern.match(p.name):
+                with contextlib.suppress(OSError):
+                    if time.time() - p.stat().st_mtime > min_age_s:
+                        p.unlink()
+
+
 class VideoWriter:
     """Encode RGB frames to H.264 ``.mp4`` beside the caller, muxing in a source's audio.
 
@@ -363,10 +422,8 @@ class VideoWriter:
         self._size: tuple[int, int] | None = None
 
     def _start(self, w: int, h: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".mp4", dir=self.path.parent)
-        os.close(fd)
-        self._tmp, self._size = Path(tmp), (w, h)
+        _remove_old_style_temps(self.path)
+        self._tmp, self._size = temp_path(self.path, ".mp4"), (w, h)  # also removes what a killed run left
         cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y",
                "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", f"{self.fps:g}", "-i", "pipe:0"]
         has_audio = self.audio_from is not None and probe(self.audio_from).has_audio
