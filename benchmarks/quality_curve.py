@@ -15,6 +15,7 @@ minutes on this machine. It prints the curve and ends with a line such as
     python benchmarks/quality_curve.py --recipe default --minutes 30 --every 5
     python benchmarks/quality_curve.py --recipe default --minutes 10 --init-from pretrain/base   # reuse
     python benchmarks/quality_curve.py --table results/*.json     # the ablation table (docs/ablation.md)
+    python benchmarks/quality_curve.py --ceiling                  # what a PERFECT model of 64 / 128 px would score
 """
 
 from __future__ import annotations
@@ -163,6 +164,27 @@ def run(recipe: str, minutes: float, every: float, data_dir: Path, weights_dir: 
             "faces_per_s": report["faces_per_s"], "steps": report["steps_done"], "curve": probe.curve, "line": line}
 
 
+def ceiling(data_dir: Path, project: str, sizes=(64, 128), sharpen=(0.0, 0.5)) -> list[dict]:
+    """The self-swap scores of a PERFECT model of each size (its output is the aligned input crop itself):
+    what resizing to the model's crop and pasting back costs, before any learning. No model can beat it."""
+    import types
+
+    import numpy as np
+
+    clip, faces = demo_clip(demo.HOLDOUT_B, data_dir), paths.faces_dir(data_dir, project, "b")
+    rows = []
+    for size in sizes:
+        for amount in sharpen:
+            perfect = types.SimpleNamespace(image_size=size, swap=lambda crops, to: np.asarray(crops, np.float32) / 255.0)
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "b2b.mp4"
+                swap.convert(clip, perfect, out, swap.SwapOptions(direction="b2b", label="", sharpen=amount), progress=False)
+                s = evaluate.evaluate_swap(clip, out, faces, faces, identity_frames=1, progress=False)["summary"]
+            rows.append({"size": size, "sharpen": amount, "detail_ratio": s["detail_ratio"], "face_ssim": s["face_ssim"]})
+            print(f"  perfect {size} px model, sharpen {amount:g}: detail {s['detail_ratio']:.3f}, face SSIM {s['face_ssim']:.3f}")
+    return rows
+
+
 def table(files: list[str]) -> str:
     """A markdown table: one row per result file, the last probe of each."""
     rows = ["| recipe | change | minutes | steps | faces/s | detail | self-swap SSIM | self detail | identity | d(B) | pose (deg) |",
@@ -190,9 +212,14 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="write the result JSON here, and the last probe's face strips beside it")
     ap.add_argument("--table", nargs="*", help="print the ablation table of these result JSONs and exit")
+    ap.add_argument("--ceiling", action="store_true", help="print the self-swap scores of a perfect model of each size and exit")
     args = ap.parse_args()
     if args.table:
         print(table(args.table))
+        return 0
+    if args.ceiling:
+        demo.prepare(Path(args.data_dir), args.project)
+        ceiling(Path(args.data_dir), args.project)
         return 0
     result = run(args.recipe, args.minutes, args.every, Path(args.data_dir), Path(args.weights_dir), args.project,
                  args.init_from, args.run, args.seed,

@@ -79,7 +79,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-DEFAULT_CPU_MODEL = "lite128"  # chosen by benchmarks/quality_curve.py (docs/ablation.md)
+DEFAULT_CPU_MODEL = "lite"  # chosen by benchmarks/quality_curve.py at equal CPU minutes (docs/ablation.md)
 
 
 def _conv(filters, kernel, strides=1, dtype=None, name=None):

@@ -175,8 +175,8 @@ def resolution_warning(face_px: float | None, model_size: int, what: str) -> str
     if not face_px or face_px <= STRETCH_MAX * model_size:
         return None
     return (f"the faces in {what} span ~{face_px:.0f} px, but the model draws {model_size} px: each swapped face is "
-            f"stretched {face_px / model_size:.1f}x and will look soft; use a larger model (MODEL='lite128' or 'hd128') "
-            "or downscale the video (04_swap's OUTPUT_WIDTH)")
+            f"stretched {face_px / model_size:.1f}x and will look soft; a larger model (MODEL='lite128', about twice the "
+            "training time on a CPU, or 'hd128' on a GPU) keeps more of it, or downscale the video (04_swap's OUTPUT_WIDTH)")
 
 
 def _few(share: float) -> str:

@@ -462,7 +462,7 @@ def scrubber(input: str | Path, model, options: SwapOptions, namespace: dict | N
 
     Every change re-renders the preview through ``preview_frame`` and, when
     ``namespace`` (a notebook's ``globals()``) is given, writes MASK_ERODE, MASK_BLUR,
-    COLOR and BLEND back into it: the values a headless run would use.
+    SHARPEN, COLOR and BLEND back into it: the values a headless run would use.
     """
     import ipywidgets as w
 
@@ -471,19 +471,21 @@ def scrubber(input: str | Path, model, options: SwapOptions, namespace: dict | N
     frame = w.IntSlider(int(options.start * info.fps), 0, max(info.frame_count - 1, 0), description="frame")
     erode = w.IntSlider(options.mask_erode, 0, 16, description="mask erode")
     blur = w.IntSlider(options.mask_blur, 0, 16, description="mask blur")
+    sharp = w.FloatSlider(options.sharpen, min=0.0, max=2.0, step=0.1, description="sharpen")
     color = w.Dropdown(options=list(blend.COLOR_MODES), value=options.color, description="colour")
     mode = w.Dropdown(options=list(blend.BLEND_MODES), value=options.blend, description="blend")
     image = w.Image(format="jpeg")
 
     def update(_=None) -> None:
-        chosen = {"MASK_ERODE": erode.value, "MASK_BLUR": blur.value, "COLOR": color.value, "BLEND": mode.value}
+        chosen = {"MASK_ERODE": erode.value, "MASK_BLUR": blur.value, "SHARPEN": sharp.value, "COLOR": color.value,
+                  "BLEND": mode.value}
         if namespace is not None:
             namespace.update(chosen)
         o = dataclasses.replace(options, **{k.lower(): v for k, v in chosen.items()})
         original, swapped = preview_frame(input, model, frame.value, o, cache)
         image.value = cv2.imencode(".jpg", cv2.cvtColor(np.hstack([original, swapped]), cv2.COLOR_RGB2BGR))[1].tobytes()
 
-    for control in (frame, erode, blur, color, mode):
+    for control in (frame, erode, blur, sharp, color, mode):
         control.observe(update, names="value")
     update()
-    return w.VBox([frame, w.HBox([erode, blur]), w.HBox([color, mode]), image])
+    return w.VBox([frame, w.HBox([erode, blur, sharp]), w.HBox([color, mode]), image])
