@@ -81,6 +81,21 @@ def gallery(faces, embedder, max_faces: int = GALLERY_MAX) -> dict:
     return {"centroid": c, "faces": len(vectors), "spread": float(np.quantile(d, SPREAD_QUANTILE))}
 
 
+def other_identities(data_dir: str | Path, project: str, exclude, distractors=()) -> dict[str, Path]:
+    """{name: faces dir} for the N-way identity vote: every person of ``project`` with a face set
+    except ``exclude`` (the source and the target), plus ``distractors`` (faces/ folders of 02_align)."""
+    from . import paths
+
+    found = {d.parent.name: d for d in sorted(paths.project_dir(data_dir, project).glob("*/faces"))
+             if d.parent.name not in set(exclude) and (d / "summary.json").exists()}
+    for extra in distractors:
+        extra = Path(extra)
+        if not (extra / "summary.json").exists():
+            raise FileNotFoundError(f"DISTRACTORS: {extra} is not a face set (no summary.json): give faces/ folders made by 02_align")
+        found[f"{extra.parent.name}@{extra.parent.parent.name}"] = extra
+    return found
+
+
 def _gallery_vectors(faces, embedder, max_faces: int) -> np.ndarray:
     if isinstance(faces, (str, Path)):
         return _face_set_embeddings(Path(faces), embedder, max_faces)
@@ -674,19 +689,26 @@ def plot_metrics(result: dict, out_dir: str | Path | None = None, name: str = "m
     return fig
 
 
+def _sampled_pairs(input_video, swapped_video, n: int, start: float, duration: float | None):
+    """(input frames, swapped pictures at the input's size): ``n`` frames spread evenly over the range."""
+    input_info, swapped_info = video.probe(input_video), video.probe(swapped_video)
+    side_by_side = _is_side_by_side(input_info, swapped_info)
+    size = (input_info.width, input_info.height)
+    count = max(1, int((duration or input_info.duration - start) * input_info.fps))
+    every = max(1, count // max(n, 1))
+    ins = [f.image for f in video.FrameReader(input_video, start=start, duration=duration, every=every)][:n]
+    sws = [_swapped_picture(f.image, side_by_side, size) for f in video.FrameReader(swapped_video, duration=duration, every=every)][:n]
+    return ins, sws
+
+
 def frame_strip(input_video: str | Path, swapped_video: str | Path, n: int = 6, start: float = 0.0,
                 duration: float | None = None, height: int = 160) -> np.ndarray:
     """(2 * height, n * W', 3) uint8: ``n`` input frames spread over the range above the same swapped frames."""
     import cv2
 
-    input_info, swapped_info = video.probe(input_video), video.probe(swapped_video)
-    side_by_side = _is_side_by_side(input_info, swapped_info)
-    w, h = input_info.width, input_info.height
-    count = max(1, int((duration or input_info.duration - start) * input_info.fps))
-    every = max(1, count // max(n, 1))
-    ins = [f.image for f in video.FrameReader(input_video, start=start, duration=duration, every=every)][:n]
-    sws = [_swapped_picture(f.image, side_by_side, (w, h)) for f in video.FrameReader(swapped_video, duration=duration, every=every)][:n]
+    ins, sws = _sampled_pairs(input_video, swapped_video, n, start, duration)
     n = min(len(ins), len(sws))
+    h, w = ins[0].shape[:2]
     width = int(round(w * height / h))
     rows = [np.hstack([cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA) for img in imgs[:n]])
             for imgs in (ins, sws)]
@@ -704,13 +726,8 @@ def face_strip(input_video: str | Path, swapped_video: str | Path, n: int = 4, s
 
     from .landmarks import Landmarker
 
-    input_info, swapped_info = video.probe(input_video), video.probe(swapped_video)
-    side_by_side = _is_side_by_side(input_info, swapped_info)
-    size = (input_info.width, input_info.height)
-    count = max(1, int((duration or input_info.duration - start) * input_info.fps))
-    every = max(1, count // max(n, 1))
-    ins = [f.image for f in video.FrameReader(input_video, start=start, duration=duration, every=every)][:n]
-    sws = [_swapped_picture(f.image, side_by_side, size) for f in video.FrameReader(swapped_video, duration=duration, every=every)][:n]
+    ins, sws = _sampled_pairs(input_video, swapped_video, n, start, duration)
+    size = (ins[0].shape[1], ins[0].shape[0]) if ins else (0, 0)
     pairs = []
     with Landmarker("image", num_faces=1) as lm:
         for img_in, img_sw in zip(ins, sws):
