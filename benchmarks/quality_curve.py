@@ -47,6 +47,13 @@ RECIPES: dict[str, dict] = {
     "res128+warpdecay": {**RES128, "warp_end": 0.25},
     "res128+batch8": {**RES128, "batch_size": 8},
     "res128+ema": {**RES128, "ema_momentum": 0.99},
+    # the slim rows (docs/ablation.md): 12 minutes on ONE core each, two rows at a time (--threads 1, taskset)
+    "lite": {"model": "lite", "learning_rate": 5e-4, "precision": "float32"},  # the default before slim
+    "lite+eyes6": {"model": "lite", "learning_rate": 5e-4, "precision": "float32", "eyes_mouth_weight": 6.0},
+    "lite+batch8": {"model": "lite", "learning_rate": 5e-4, "precision": "float32", "batch_size": 8},
+    "slim@5e-4": {"model": "slim", "learning_rate": 5e-4, "precision": "float32"},
+    "slim@5e-4+batch8": {"model": "slim", "learning_rate": 5e-4, "precision": "float32", "batch_size": 8},
+    "slim": {"model": "slim", "learning_rate": 1e-3, "precision": "float32"},
     "default": {},  # TrainConfig's own defaults: the tuned recipe
 }
 
@@ -210,10 +217,17 @@ def main() -> int:
     ap.add_argument("--init-from", default=None, help="start from this base run, 'project/run' under --weights-dir")
     ap.add_argument("--run", default=None, help="run name (default: the recipe's)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="TensorFlow threads (0 = all cores); 1 to run two rows side by side, "
+                    "each pinned to its own core with taskset, at equal CPU")
     ap.add_argument("--out", default=None, help="write the result JSON here, and the last probe's face strips beside it")
     ap.add_argument("--table", nargs="*", help="print the ablation table of these result JSONs and exit")
     ap.add_argument("--ceiling", action="store_true", help="print the self-swap scores of a perfect model of each size and exit")
     args = ap.parse_args()
+    if args.threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     if args.table:
         print(table(args.table))
         return 0

@@ -133,3 +133,26 @@ def test_resolution_warning_names_the_stretch():
     w = report.resolution_warning(180.0, 64, "a's footage")
     assert "2.8x" in w and "lite128" in w and "a's footage" in w
     assert report.resolution_warning(None, 64, "x") is None
+
+
+def test_precision_follows_the_hardware_unless_forced(monkeypatch):
+    """auto: mixed_float16 on a GPU; on a CPU mixed_bfloat16 only where it has bf16 units; a forced value wins."""
+    from swaplab import train
+
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: True)
+    assert train.compute_dtype("auto", on_gpu=True) == "mixed_float16"
+    assert train.compute_dtype("auto", on_gpu=False) == "mixed_bfloat16"
+    assert train.compute_dtype("float32", on_gpu=False) is None
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: False)
+    assert train.compute_dtype("auto", on_gpu=False) is None
+    assert train.compute_dtype("mixed_bfloat16", on_gpu=False) == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="PRECISION='half'"):
+        TrainConfig(project="p", precision="half")
+
+
+def test_learning_rate_none_is_the_models_own():
+    assert TrainConfig(project="p", model="slim").learning_rate == MODELS["slim"].learning_rate == 1e-3
+    assert TrainConfig(project="p", model="lite").learning_rate == 5e-4
+    assert TrainConfig(project="p", model="lite", learning_rate=2e-4).learning_rate == 2e-4
+    with pytest.raises(ValueError, match="LEARNING_RATE=0: must be > 0, or None"):
+        TrainConfig(project="p", learning_rate=0)

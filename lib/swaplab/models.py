@@ -11,8 +11,9 @@ FLOPs of encoder + one decoder, counted from layer shapes by ``flops_per_face``:
 name        size   params       train GFLOP / face   meant for
 ==========  =====  ===========  ===================  =====================================
 original    64     ~82 M        ~11.4                the classic DeepFakes net (GPU)
-lite128     128    ~17.8 M      ~2.5                 a 2-core CPU (the default: ``DEFAULT_CPU_MODEL``)
-lite        64     ~17.6 M      ~1.8                 a 2-core CPU, small faces (the old default)
+slim        64     ~6.5 M       ~0.49                a 2-core CPU (the default: ``DEFAULT_CPU_MODEL``)
+lite        64     ~17.6 M      ~1.8                 a bigger CPU, or long runs (the old default)
+lite128     128    ~17.8 M      ~2.5                 long CPU runs on big faces (sharper ceiling)
 hd128       128    ~71 M        ~9.6                 GPU users who want 128 px
 tiny        32     ~0.6 M       ~0.07                tests and smoke runs only
 ==========  =====  ===========  ===================  =====================================
@@ -31,6 +32,12 @@ channels at full resolution), 3x3 convs whose channel counts are multiples of 32
 512-wide bottleneck, pixel-shuffle upscales (``tf.nn.depth_to_space``: free, no
 transposed convs) and an output conv to 12 channels at 32x32 shuffled to 64x64x3.
 No depthwise convs or tiny layers: on the CPU those run at a small fraction of peak.
+
+"slim" is lite at half the width, with the same 512-wide bottleneck. Early in a run the net
+is far from its capacity, and what limits a 30-minute CPU run is how many updates it gets: at
+equal CPU minutes slim makes ~2.9x lite's steps and, at twice lite's learning rate, leaves the
+soft "mean face" sooner (self-swap SSIM 0.876 against 0.838 after 12 core-minutes;
+docs/ablation.md). lite has more room for long runs.
 
 "lite128" is lite's body at 128 px in and out. A 64 px face pasted into a video where the
 face's crop spans ~180 px (GRID at 360x288; more at 480p and up) is stretched ~3x and looks
@@ -65,10 +72,14 @@ class ModelSpec:
     latent_up: int  # channels after the encoder's pixel-shuffle upscale (2x latent_hw)
     dec_filters: tuple[int, ...]  # decoder pixel-shuffle upscales, each doubles the size
     out: str  # "conv5": 5x5 conv to RGB at full size; "d2s": 3x3 conv to 12 ch + shuffle
+    learning_rate: float = 5e-4  # Adam peak that trains it stably with gradient clipping (03_train's LEARNING_RATE=None)
 
 
 MODELS: dict[str, ModelSpec] = {
     "original": ModelSpec(64, "conv5", 128, (256, 512, 1024), 5, 1024, 4, 1024, 512, (256, 128, 64), "conv5"),
+    # lite at half the width (same 512-wide bottleneck): 3.7x fewer FLOPs, ~2.9x the steps per CPU minute,
+    # and it takes twice lite's learning rate; the CPU default (docs/ablation.md, "the slim rows")
+    "slim": ModelSpec(64, "s2d", 32, (64, 128, 256), 3, 512, 4, 256, 128, (64, 32), "d2s", learning_rate=1e-3),
     "lite": ModelSpec(64, "s2d", 64, (128, 256, 512), 3, 512, 4, 512, 256, (128, 64), "d2s"),
     # lite's body at 128 px in and out: a space-to-depth-4 stem (128 -> 32x32x48) and one more cheap
     # decoder upscale (32 ch at 64x64); +40 % FLOPs for 4x the pixels, so the face is not stretched 2-3x
@@ -79,7 +90,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-DEFAULT_CPU_MODEL = "lite"  # chosen by benchmarks/quality_curve.py at equal CPU minutes (docs/ablation.md)
+DEFAULT_CPU_MODEL = "slim"  # chosen by benchmarks/quality_curve.py at equal CPU minutes (docs/ablation.md)
 
 
 def _conv(filters, kernel, strides=1, dtype=None, name=None):
