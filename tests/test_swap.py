@@ -173,15 +173,18 @@ def test_scrubber_writes_the_chosen_values_back(model, clip):
     namespace = {"MASK_ERODE": 3, "DIRECTION": "b2a"}
     panel = swap.scrubber(clip, model, swap.SwapOptions(), namespace)
     frame, row1, row2, image = panel.children
-    (erode, blur, sharp), (color, mode) = row1.children, row2.children
+    (erode, blur, sharp), (color, mode, mask) = row1.children, row2.children
     before = image.value
     erode.value, color.value, mode.value, frame.value = 7, "hist", "seamless", 40
     assert image.value != before and image.value[:2] == b"\xff\xd8"  # a new JPEG
     blended = image.value
     sharp.value = 1.0
     assert image.value != blended  # the unsharp mask redraws the same frame
+    sharpened = image.value
+    mask.value = "hull-hair"
+    assert image.value != sharpened  # the hair model ran and the mask panel redrew
     assert namespace == {"MASK_ERODE": 7, "MASK_BLUR": blur.value, "SHARPEN": 1.0, "COLOR": "hist", "BLEND": "seamless",
-                         "DIRECTION": "b2a"}
+                         "MASK": "hull-hair", "DIRECTION": "b2a"}
     chosen = swap.SwapOptions.from_parameters(namespace)
     assert (chosen.mask_erode, chosen.sharpen, chosen.color, chosen.blend, chosen.direction) == (7, 1.0, "hist", "seamless", "b2a")
 

@@ -37,7 +37,8 @@ def expand(value: str | Path) -> list[Path]:
 
 
 def convert_many(inputs: list[Path], model, out_dir: str | Path, options: swap.SwapOptions, progress: bool = True,
-                 project: str | None = None, source=None, on_preview: Callable | None = None) -> list[dict]:
+                 project: str | None = None, source=None, on_preview: Callable | None = None,
+                 preview_every: float = 5.0) -> list[dict]:
     """Convert each input to ``out_dir``; one row per input: input, output, frames, faces, fps, error."""
     totals = [_frames(p, options) for p in inputs]
     bar = _bar(progress, sum(totals))
@@ -48,7 +49,8 @@ def convert_many(inputs: list[Path], model, out_dir: str | Path, options: swap.S
             row = {"input": str(path), "output": "", "frames": 0, "faces_swapped": 0, "fps": 0.0, "error": ""}
             try:
                 report = swap.convert(path, model, out, options, progress=lambda n, _t, d=done: bar(d + n),
-                                      project=project, source=source, on_preview=on_preview)
+                                      project=project, source=source, on_preview=on_preview,
+                                      preview_every=preview_every)
                 row.update(output=str(out), frames=report.frames, faces_swapped=report.faces_swapped,
                            fps=round(report.fps, 1), faces_seen=report.faces_seen, cuts=len(report.cuts),
                            warnings=report.warnings)
@@ -60,6 +62,16 @@ def convert_many(inputs: list[Path], model, out_dir: str | Path, options: swap.S
     finally:
         bar(None)
     return rows
+
+
+def first_readable(inputs: list[Path]) -> tuple[Path, video.VideoInfo]:
+    """(path, info) of the first input ffmpeg can read (for the preview); raises if none can be."""
+    for path in inputs:
+        try:
+            return path, video.verify(path)
+        except video.VideoError:
+            continue
+    raise video.VideoError(f"INPUT: none of the {len(inputs)} files can be read as a video or image; check them")
 
 
 def _frames(path: Path, options: swap.SwapOptions) -> int:

@@ -596,12 +596,14 @@ def result_strip(input: str | Path, output: str | Path, options: SwapOptions, n:
     return np.vstack(rows)
 
 
-def scrubber(input: str | Path, model, options: SwapOptions, namespace: dict | None = None):
+def scrubber(input: str | Path, model, options: SwapOptions, namespace: dict | None = None, source=None):
     """An ipywidgets panel: a frame slider and the mask / colour / blend controls over a live original | swapped preview.
 
     Every change re-renders the preview through ``preview_frame`` and, when
     ``namespace`` (a notebook's ``globals()``) is given, writes MASK_ERODE, MASK_BLUR,
-    SHARPEN, COLOR and BLEND back into it: the values a headless run would use.
+    SHARPEN, COLOR, BLEND and MASK back into it: the values a headless run would use.
+    Beside the frames, each swapped face's aligned crop shows its paste mask
+    (green) and the hair cut out of it (red, MASK="hull-hair"). ``source`` as in ``convert``.
     """
     import ipywidgets as w
 
@@ -613,18 +615,46 @@ def scrubber(input: str | Path, model, options: SwapOptions, namespace: dict | N
     sharp = w.FloatSlider(options.sharpen, min=0.0, max=2.0, step=0.1, description="sharpen")
     color = w.Dropdown(options=list(blend.COLOR_MODES), value=options.color, description="colour")
     mode = w.Dropdown(options=list(blend.BLEND_MODES), value=options.blend, description="blend")
+    mask = w.Dropdown(options=list(masks.MASKS), value=options.mask, description="mask")
     image = w.Image(format="jpeg")
 
     def update(_=None) -> None:
         chosen = {"MASK_ERODE": erode.value, "MASK_BLUR": blur.value, "SHARPEN": sharp.value, "COLOR": color.value,
-                  "BLEND": mode.value}
+                  "BLEND": mode.value, "MASK": mask.value}
         if namespace is not None:
             namespace.update(chosen)
         o = dataclasses.replace(options, **{k.lower(): v for k, v in chosen.items()})
-        original, swapped = preview_frame(input, model, frame.value, o, cache)
-        image.value = cv2.imencode(".jpg", cv2.cvtColor(np.hstack([original, swapped]), cv2.COLOR_RGB2BGR))[1].tobytes()
+        original, swapped = preview_frame(input, model, frame.value, o, cache, source=source)
+        panels = [original, swapped] + [_mask_panel(cache["pipeline"], job, original.shape[0]) for job in cache["jobs"]]
+        image.value = cv2.imencode(".jpg", cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))[1].tobytes()
 
-    for control in (frame, erode, blur, sharp, color, mode):
+    for control in (frame, erode, blur, sharp, color, mode, mask):
         control.observe(update, names="value")
     update()
-    return w.VBox([frame, w.HBox([erode, blur, sharp]), w.HBox([color, mode]), image])
+    return w.VBox([frame, w.HBox([erode, blur, sharp]), w.HBox([color, mode, mask]), image])
+
+
+def live_preview(height: int = 180) -> Callable[[np.ndarray, np.ndarray], None]:
+    """An ``on_preview`` for ``convert`` in a notebook: shows a small original | swapped image, refreshed in place."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    image = w.Image(format="jpeg")
+    shown = []
+
+    def show(original: np.ndarray, swapped: np.ndarray) -> None:
+        pair = np.hstack([original, swapped])
+        width = int(round(pair.shape[1] * height / pair.shape[0]))
+        small = cv2.resize(pair, (width, height), interpolation=cv2.INTER_AREA)
+        image.value = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR))[1].tobytes()
+        if not shown:
+            display(image)
+            shown.append(True)
+
+    return show
+
+
+def _mask_panel(pipe: FramePipeline, job: FaceJob, height: int) -> np.ndarray:
+    """(height, height, 3) uint8: the face's aligned crop with its paste mask and cut-out hair tinted."""
+    tinted = masks.overlay(job.crop, pipe.mask(job), job.hair)
+    return cv2.resize(tinted, (height, height), interpolation=cv2.INTER_NEAREST)
