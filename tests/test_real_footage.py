@@ -95,8 +95,10 @@ def test_identity_swaps_only_the_source_person_and_all_swaps_both(model, two_peo
 
 def test_largest_sticks_to_one_track_and_identity_needs_a_source(model, two_people, tmp_path):
     gif, _, _ = two_people
-    report = swap.convert(gif, model, tmp_path / "l.mp4", swap.SwapOptions(target="largest"), progress=False)
+    report = swap.convert(gif, model, tmp_path / "l.mp4", swap.SwapOptions(target="largest", max_faces=2), progress=False)
     assert report.tracks == {"largest": 1, "other": 1} and report.faces_swapped_by_kind == {"largest": 56}
+    report = swap.convert(gif, model, tmp_path / "l1.mp4", swap.SwapOptions(target="largest"), progress=False)
+    assert report.tracks == {"largest": 1} and report.faces_swapped == 56  # by default MediaPipe tracks one face
     with pytest.raises(ValueError, match="TARGET='identity'.*face set"):
         swap.convert(gif, model, tmp_path / "x.mp4", swap.SwapOptions(target="identity"), progress=False)
     with pytest.raises(ValueError, match="TARGET"):

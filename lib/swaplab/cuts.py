@@ -1,7 +1,7 @@
 """Shot boundaries (scene cuts) from a cheap frame-difference test, no model.
 
-Each frame is shrunk to a 32 x 18 grey thumbnail (about 0.2 ms at 720p, in the
-locate thread). A cut is a frame whose thumbnail differs from the previous one
+Each frame is shrunk to a 32 x 18 grey thumbnail (about 0.1 ms of CPU at 720p,
+in the locate thread). A cut is a frame whose thumbnail differs from the previous one
 by more than ``threshold`` grey levels on average AND by more than ``ratio``
 times the recent typical difference (the median of the last ``window`` frames):
 the first rule ignores the small steady changes of a talking head, the second
@@ -48,7 +48,8 @@ class CutDetector:
         """``frame``: (H, W, 3) uint8 RGB. The first frame after ``reset`` is never a cut."""
         if self.threshold <= 0:
             return False
-        small = cv2.resize(frame, THUMB, interpolation=cv2.INTER_AREA)
+        step = max(1, frame.shape[1] // (4 * THUMB[0]))  # every step-th pixel first: the area filter then reads ~1/step^2
+        small = cv2.resize(np.ascontiguousarray(frame[::step, ::step]), THUMB, interpolation=cv2.INTER_AREA)
         grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.int16)
         prev, self._prev = self._prev, grey
         if prev is None:
