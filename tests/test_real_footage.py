@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from swaplab import SYNTHETIC_TAG, align, assets, batch, blend, photos, swap, targets, video
+from swaplab import SYNTHETIC_TAG, align, assets, batch, blend, masks, photos, swap, targets, video
 from swaplab.landmarks import Landmarker
 
 TWO = "samples/headpose/head-pose-face-detection-female-and-male.gif"  # 480x270, 56 frames: a woman (left), a man (right)
@@ -199,3 +199,19 @@ def test_a_batch_reports_and_skips_a_bad_file(model, tmp_path):
     assert rows[1]["frames"] == 23 and rows[2]["faces_swapped"] == 1
     assert "2 of 3 converted, 1 skipped" in batch.table(rows)
     assert batch.expand(str(folder / "*.png")) == [folder / "still.png"]
+
+
+def test_the_grid_overlay_draws_the_mask_edge_and_the_hair():
+    still = [f.image for f in video.FrameReader(assets.fetch(WOMAN, progress=False))][12]
+    with Landmarker("image", num_faces=1, blendshapes=False) as lm:
+        face = lm.detect(still)[0]
+    crop, matrix = align.crop_face(still, face.landmarks, 256)
+    pts = align.transform_points(face.landmarks, matrix)
+    green = np.array([40, 255, 40])
+    red = np.array([255, 40, 40])
+    hull = masks.crop_overlay(crop, pts, "hull")
+    hair = masks.crop_overlay(crop, pts, "hull-hair", masks.HairSegmenter())
+    assert (hull == green).all(-1).sum() > 300 and not (hull == red).all(-1).any()
+    assert (hair == red).all(-1).sum() > 300  # her hair, outlined
+    with pytest.raises(ValueError, match="mask="):
+        masks.crop_overlay(crop, pts, "learned")

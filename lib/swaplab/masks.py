@@ -102,9 +102,29 @@ def face_mask(crop_landmarks: np.ndarray, size: int, erode: int, blur: int, hair
 
 
 def overlay(crop: np.ndarray, mask: np.ndarray, hair: np.ndarray | None = None) -> np.ndarray:
-    """(S, S, 3) uint8: ``crop`` with the paste mask tinted green and cut-out hair tinted red (for grids and the scrubber)."""
-    out = crop.astype(np.float32)
-    out[..., 1] += 90.0 * mask
+    """(S, S, 3) uint8: ``crop`` with the paste mask's edge drawn in green and the hair cut out of it outlined in red."""
+    out = np.ascontiguousarray(crop).copy()
+    thick = max(1, crop.shape[0] // 128)
     if hair is not None:
-        out[..., 0] += 120.0 * (hair > 0.5)
-    return np.clip(out, 0, 255).astype(np.uint8)
+        cut = (hair > 0.5).astype(np.uint8)
+        cv2.drawContours(out, cv2.findContours(cut, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0], -1, (255, 40, 40), thick)
+    edge = (mask > 0.5).astype(np.uint8)
+    cv2.drawContours(out, cv2.findContours(edge, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0], -1, (40, 255, 40), thick)
+    return out
+
+
+def crop_overlay(crop: np.ndarray, crop_landmarks: np.ndarray, mask: str = "hull", segmenter: HairSegmenter | None = None,
+                 erode: int = 3, blur: int = 3) -> np.ndarray:
+    """An aligned crop (a face set's, at any size) with the paste mask ``mask`` 04_swap would use drawn on it.
+
+    ``erode``/``blur`` are px of a 64 px crop, as in 04_swap. "hull-hair" needs a
+    ``segmenter``; the crop stands in for the frame (hair beyond it is unseen).
+    """
+    size = crop.shape[0]
+    k = size / 64
+    hair = None
+    if mask == "hull-hair":
+        hair = segmenter(crop, np.array([[1.0, 0, 0], [0, 1.0, 0]]), size)
+    elif mask != "hull":
+        raise ValueError(f"mask={mask!r}: choose one of {MASKS}")
+    return overlay(crop, face_mask(crop_landmarks, size, round(erode * k), round(blur * k), hair), hair)
