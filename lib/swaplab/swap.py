@@ -400,12 +400,8 @@ def convert(
         located.close()  # stop the locate thread (and the decoder) before its landmarker is closed
         pipe.close()
         close_bar()
-    report.seconds = time.perf_counter() - t_start
-    report.frames = writer.frames_written
-    report.fps = report.frames / max(report.seconds, 1e-9)
-    first = reader.out_size
-    report.width, report.height = first[0] * (2 if o.side_by_side else 1), first[1]
-    report.ms_per_frame = {k: round(1000 * v / max(report.frames, 1), 2) for k, v in pipe.timings.items()}
+    report.seconds, report.frames = time.perf_counter() - t_start, writer.frames_written
+    report.width, report.height = reader.out_size[0] * (2 if o.side_by_side else 1), reader.out_size[1]
     _finish_report(report, pipe, input, o)
     return report
 
@@ -421,7 +417,9 @@ def _reference(o: SwapOptions, source) -> np.ndarray | None:
 
 
 def _finish_report(report: ConvertReport, pipe: FramePipeline, input, o: SwapOptions) -> None:
-    """Face counts by kind, cuts, and the no-face warning."""
+    """Speed, face counts by kind, cuts, and the no-face warning."""
+    report.fps = report.frames / max(report.seconds, 1e-9)
+    report.ms_per_frame = {k: round(1000 * v / max(report.frames, 1), 2) for k, v in pipe.timings.items()}
     found = pipe.tracker.summary()
     report.target, report.cuts = o.target, list(pipe.cuts)
     report.faces_seen, report.faces_swapped_by_kind = found["faces_seen"], found["faces_swapped"]
@@ -455,11 +453,9 @@ def convert_photo(input: str | Path, model, output: str | Path, options: SwapOpt
     finally:
         pipe.close()
     photos.write_image(output, out, SYNTHETIC_TAG, f"{Path(input).stem} ({o.direction}, synthetic)")
-    report.seconds = time.perf_counter() - t0
-    report.frames, report.fps = 1, 1 / max(report.seconds, 1e-9)
+    report.seconds, report.frames = time.perf_counter() - t0, 1
     report.faces_swapped, report.frames_without_face = len(jobs), int(not jobs)
     report.height, report.width = out.shape[:2]
-    report.ms_per_frame = {k: round(1000 * v, 2) for k, v in pipe.timings.items()}
     _finish_report(report, pipe, input, o)
     return report
 
