@@ -52,9 +52,9 @@ def stage_alone(clip: Path, model, opts: swap.SwapOptions) -> dict:
     res["decode"] = (time.perf_counter() - t) / len(frames) * 1000
     pipe = swap.FramePipeline(model, opts)
     t = time.perf_counter()
-    jobs = [pipe.locate(f, i / 25.0) for i, f in enumerate(frames)]
+    jobs = [pipe.locate(f, i / 25.0, i) for i, f in enumerate(frames)]
     res["landmarks+align"] = (time.perf_counter() - t) / len(frames) * 1000
-    faces = [j for j in jobs if j is not None]
+    faces = [j for js in jobs for j in js]
     pipe.swap_faces(faces[: opts.batch_size])  # trace once
     t = time.perf_counter()
     for i in range(0, len(faces), opts.batch_size):
@@ -62,8 +62,8 @@ def stage_alone(clip: Path, model, opts: swap.SwapOptions) -> dict:
     res["model"] = (time.perf_counter() - t) / len(frames) * 1000
     swapped = pipe.swap_faces(faces[:1])[0]
     t = time.perf_counter()
-    for f, j in zip(frames, jobs):
-        pipe.compose(f, j, swapped if j is not None else None)
+    for f, js in zip(frames, jobs):
+        pipe.compose(f, js, [swapped] * len(js))
     res["blend"] = (time.perf_counter() - t) / len(frames) * 1000
     pipe.close()
     with tempfile.TemporaryDirectory() as tmp:

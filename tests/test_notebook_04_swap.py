@@ -23,7 +23,7 @@ def tiny_run(tmp_path_factory):
 @pytest.mark.notebook
 def test_04_swap_on_a_sample_clip(tiny_run, tmp_path):
     data, weights = tiny_run / "data", tiny_run / "weights"
-    params = {"PROJECT": "nbswap", "RUN": "tiny", "INPUT": "samples/grid/s1/bbaf2n.mpg", "DIRECTION": "a2b",
+    params = {"PROJECT": "nbswap", "RUN": "tiny", "INPUT": "samples/grid/s1/bbaf2n.mpg", "DIRECTION": "a2b", "TARGET": "largest",
               "DURATION": 1.0, "SIDE_BY_SIDE": True, "BATCH_SIZE": 4, "DATA_DIR": str(data), "WEIGHTS_DIR": str(weights)}
     t0 = time.time()
     run_notebook("04_swap", params, tmp_path)
@@ -56,3 +56,28 @@ def test_04_swap_names_the_real_cause_of_an_image_renamed_mp4(tiny_run, tmp_path
     with pytest.raises(NotebookError, match="INPUT=.*photo.mp4.*cannot tell its duration") as err:
         run_notebook("04_swap", params, tmp_path / "runs")
     assert "START" not in str(err.value)
+
+
+@pytest.mark.notebook
+def test_04_swap_a_batch_of_a_photo_a_clip_and_a_broken_file_by_identity(swapped_project, tmp_path):
+    """INPUT a folder: a photo of A (s1) is swapped, the head-pose woman is not A and is left alone, a broken file is skipped."""
+    from swaplab import assets, photos
+
+    p = swapped_project
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    still = next(iter(video.FrameReader(assets.fetch("samples/grid/s1/bbaf5a.mpg", progress=False), start=1.0))).image
+    photos.write_image(folder / "s1_still.png", still, "", "")
+    (folder / "woman.gif").write_bytes(assets.fetch("samples/headpose/head-pose-face-detection-female.gif",
+                                                    progress=False).read_bytes())
+    (folder / "broken.mp4").write_bytes(b"not a video")
+    out = tmp_path / "out"
+    params = {"PROJECT": p["project"], "RUN": p["run"], "INPUT": str(folder), "OUTPUT": str(out), "DIRECTION": "a2b",
+              "TARGET": "identity", "MASK": "hull-hair", "DATA_DIR": str(p["data_dir"]), "WEIGHTS_DIR": str(p["weights_dir"])}
+    run_notebook("04_swap", params, tmp_path / "runs")
+    rows = {r["input"].rsplit("/", 1)[-1]: r for r in io.read_json(p["data_dir"] / p["project"] / "reports" / "04_swap.json")["inputs"]}
+    assert "broken.mp4" in rows["broken.mp4"]["error"] and not rows["broken.mp4"]["output"]
+    assert rows["s1_still.png"]["faces_swapped"] == 1 and rows["s1_still.png"]["faces_seen"] == {"source": 1}
+    assert rows["woman.gif"]["faces_swapped"] == 0 and rows["woman.gif"]["faces_seen"] == {"other": 23}
+    assert photos.read_tag(out / "s1_still_a2b.png") == SYNTHETIC_TAG
+    assert video.probe(out / "woman_a2b.mp4").tags["comment"] == SYNTHETIC_TAG

@@ -51,4 +51,5 @@ def test_plots_are_saved(sets):
     report.plot_coverage(a, b, path=out / "coverage.png")
     report.plot_faces(b, b.kept(), "kept", n=12, path=out / "kept.png")
     report.plot_faces(b, [], "dropped", path=out / "dropped.png")  # an empty grid is a titled blank, not an error
-    assert all((out / f).stat().st_size > 5000 for f in ("coverage.png", "kept.png"))
+    report.plot_faces(b, b.kept(), "kept", n=4, path=out / "masks.png", mask="hull-hair")  # the paste mask on each crop
+    assert all((out / f).stat().st_size > 5000 for f in ("coverage.png", "kept.png", "masks.png"))

@@ -119,11 +119,11 @@ def test_preview_matches_the_pipeline_and_reuses_its_cache(model, clip):
     changed = (original != swapped).any(-1)
     ys, xs = np.nonzero(changed)
     assert 500 < changed.sum() < 0.5 * changed.size  # the face, not the frame
-    lm = cache["job"].matrix
+    lm = cache["jobs"][0].matrix
     assert 0 < xs.min() and xs.max() < 359 and 0 < ys.min() and lm.shape == (2, 3)
-    job = cache["job"]
+    jobs = cache["jobs"]
     _, wider = swap.preview_frame(clip, model, 20, swap.SwapOptions(label="", mask_erode=0, mask_blur=2), cache)
-    assert cache["job"] is job  # only the blend re-ran
+    assert cache["jobs"] is jobs  # only the blend re-ran
     assert (wider != original).any(-1).sum() > changed.sum()  # less erosion: a larger pasted area
 
 
@@ -173,22 +173,25 @@ def test_scrubber_writes_the_chosen_values_back(model, clip):
     namespace = {"MASK_ERODE": 3, "DIRECTION": "b2a"}
     panel = swap.scrubber(clip, model, swap.SwapOptions(), namespace)
     frame, row1, row2, image = panel.children
-    (erode, blur, sharp), (color, mode) = row1.children, row2.children
+    (erode, blur, sharp), (color, mode, mask) = row1.children, row2.children
     before = image.value
     erode.value, color.value, mode.value, frame.value = 7, "hist", "seamless", 40
     assert image.value != before and image.value[:2] == b"\xff\xd8"  # a new JPEG
     blended = image.value
     sharp.value = 1.0
     assert image.value != blended  # the unsharp mask redraws the same frame
+    sharpened = image.value
+    mask.value = "hull-hair"
+    assert image.value != sharpened  # the hair model ran and the mask panel redrew
     assert namespace == {"MASK_ERODE": 7, "MASK_BLUR": blur.value, "SHARPEN": 1.0, "COLOR": "hist", "BLEND": "seamless",
-                         "DIRECTION": "b2a"}
+                         "MASK": "hull-hair", "DIRECTION": "b2a"}
     chosen = swap.SwapOptions.from_parameters(namespace)
     assert (chosen.mask_erode, chosen.sharpen, chosen.color, chosen.blend, chosen.direction) == (7, 1.0, "hist", "seamless", "b2a")
 
 
 def test_batches_keep_order_and_never_hold_frames_back():
-    jobs = [None, None, "f", None, "f", "f", None, None, None, None, None, "f"]  # face or not, frame by frame
+    jobs = [[], [], ["f"], [], ["f"], ["f"], [], [], [], [], [], ["f"]]  # the faces of each frame
     groups = list(swap._batches(((i, j) for i, j in enumerate(jobs)), batch_size=2))
     assert [i for g in groups for i, _ in g] == list(range(len(jobs)))  # every frame once, in order
-    assert all(sum(j is not None for _, j in g) <= 2 and len(g) <= 4 for g in groups)
-    assert groups[0] == [(0, None)] and groups[-1] == [(11, "f")]  # no wait for faces, and the tail is flushed
+    assert all(sum(len(j) for _, j in g) <= 2 and len(g) <= 4 for g in groups)
+    assert groups[0] == [(0, [])] and groups[-1] == [(11, ["f"])]  # no wait for faces, and the tail is flushed

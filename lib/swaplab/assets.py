@@ -25,6 +25,10 @@ from .paths import repo_root
 _MODEL_URL = (
     "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task"
 )
+_HAIR_URL = (
+    "https://raw.githubusercontent.com/google-ai-edge/mediapipe/63e679d99ca45b30514a9d84c9351a2d77bb9ba0/"
+    "mediapipe/models/hair_segmentation.tflite"
+)
 _S1_URL = (
     "https://raw.githubusercontent.com/osalinasv/lipnet/84367bd1183381e2cfc3c9157156998bb6db3f71/"
     "preprocessing/detect-face-parts/pruebas/videos/s1/{name}"
@@ -42,6 +46,7 @@ _INTEL_CREDIT = "Intel IoT DevKit sample-videos (head-pose-face-detection), CC B
 # key (path under the mirror) -> SHA-256; the same list as shared/SHA256SUMS.
 _SHA256 = {
     "models/face_landmarker.task": "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+    "models/hair_segmentation.tflite": "d2c940c4fd80edeaf38f5d7387d1b4235ee320ed120080df67c663e749e77633",
     "samples/grid/s1/bbaf2n.mpg": "e468120039e208b5ff9b9e269f8dc96bbddc45701f8dddcf2c0ae21abc0df546",
     "samples/grid/s1/bbaf5a.mpg": "58cc1205ebb642cf2f7805800928f479547cb11db804aad2d8f7129e261c0c87",
     "samples/grid/s1/bbir8p.mpg": "b9955525357aee521751695457c759ce0135ac13b62213bd20eaf3601bf02977",
@@ -95,6 +100,8 @@ class Asset:
 
 def _url_and_credit(key: str) -> tuple[str, str, str]:
     name = key.rsplit("/", 1)[-1]
+    if key == "models/hair_segmentation.tflite":
+        return _HAIR_URL, "Apache-2.0", "Google MediaPipe hair segmentation"
     if key.startswith("models/"):
         return _MODEL_URL, "Apache-2.0", "Google MediaPipe Face Landmarker (float16 v1)"
     if key.startswith("samples/grid/s1/"):

@@ -212,9 +212,18 @@ def plot_coverage(faceset_a, faceset_b, target=None, path: str | Path | None = N
     return _save(fig, path)
 
 
-def plot_faces(fs: FaceSet, rows: list[dict], title: str, n: int = 40, cols: int = 10, path: str | Path | None = None):
-    """A grid of up to ``n`` crops spread over ``rows``, each labelled with its source/frame and why it was dropped."""
+def plot_faces(fs: FaceSet, rows: list[dict], title: str, n: int = 40, cols: int = 10, path: str | Path | None = None,
+               mask: str = ""):
+    """A grid of up to ``n`` crops spread over ``rows``, each labelled with its source/frame and why it was dropped.
+
+    ``mask``: "hull" or "hull-hair" draws the paste mask 04_swap would use on each crop
+    (``masks.crop_overlay``: its edge in green, hair cut out of it in red); "" draws none.
+    """
     from matplotlib.figure import Figure
+
+    from . import masks
+
+    segmenter = masks.HairSegmenter() if mask == "hull-hair" else None
 
     pick = [rows[int(i)] for i in np.linspace(0, len(rows) - 1, min(n, len(rows)))] if rows else []
     nrows = max(1, -(-len(pick) // cols))
@@ -224,7 +233,9 @@ def plot_faces(fs: FaceSet, rows: list[dict], title: str, n: int = 40, cols: int
         ax.axis("off")
         if i < len(pick):
             r = pick[i]
-            ax.imshow(fs.image(r))
+            img = fs.image(r)
+            ax.imshow(masks.crop_overlay(img, np.asarray(r["landmarks"]) * img.shape[0] / fs.face_size, mask, segmenter)
+                      if mask else img)
             ax.set_title(f"{r['source'][-8:]}:{r['frame']}" + (f"\n{r['why']}" if r["why"] else ""), fontsize=7)
     return _save(fig, path)
 

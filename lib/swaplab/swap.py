@@ -3,8 +3,10 @@
 Per frame::
 
     decode (ffmpeg process + reader thread)
-      -> landmarks of the largest face (MediaPipe, VIDEO mode, on a copy at most ``detect_width`` wide)
-      -> One-Euro smoothing of the landmarks -> alignment matrix -> crop at the model's size
+      -> scene-cut check (``cuts``: at a cut, tracks, smoothing and MediaPipe's tracking start over)
+      -> landmarks of every face (MediaPipe, VIDEO mode, on a copy at most ``detect_width`` wide)
+      -> face tracks and the target choice (``targets``: the source person by identity, the largest, or all)
+      -> One-Euro smoothing per track -> alignment matrix -> crop at the model's size (+ hair, ``masks``)
       -> [batch of ``batch_size`` faces] -> ONE model call (encoder + the other side's decoder)
       -> colour transfer + mask (crop space) -> paste into the mask's box only -> label
       -> side by side (original | swapped) -> encode (writer thread + ffmpeg, audio muxed)
@@ -35,8 +37,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import SYNTHETIC_TAG, align, blend, io, video
-from .smoothing import OneEuro
+from . import SYNTHETIC_TAG, align, blend, io, masks, targets, video
+from .cuts import CutDetector
 
 # direction -> the decoder that renders the swapped face. "a2a"/"b2b" are the self-swap diagnostic: a face
 # through its own decoder and pasted back, the ceiling of any swap this model makes (05_evaluate scores it).
@@ -66,6 +68,10 @@ class SwapOptions:
     detect_width: int = 640  # landmarks run on a copy at most this wide (scaled back); 0 = full size
     crf: int = 20  # x264 quality (lower = better and bigger; 18-23 is visually fine)
     preset: str = "ultrafast"  # x264 preset: at 720p ~15 ms CPU a frame vs ~30 for "veryfast", files ~2.9x larger
+    target: str = "largest"  # which faces: "identity" (the source person's; needs their face set), "largest", "all"
+    max_faces: int | None = None  # most faces per frame; None: 1 for "largest" (MediaPipe tracks it, cheapest), else 4
+    cut_threshold: float = 10.0  # scene cut when the frame changes by > this many grey levels (and 3x the recent); 0 = off
+    mask: str = "hull"  # "hull": landmark hull; "hull-hair": hull minus hair (hair segmentation model)
 
     @classmethod
     def from_parameters(cls, params: dict) -> "SwapOptions":
@@ -103,6 +109,14 @@ class SwapOptions:
             bad("crf", "x264 quality runs from 0 (lossless) to 51; 18-23 is usual")
         if self.preset not in X264_PRESETS:
             bad("preset", f"choose one of {X264_PRESETS}")
+        if self.target not in targets.TARGETS:
+            bad("target", f"choose one of {targets.TARGETS}")
+        if self.max_faces is not None and (not isinstance(self.max_faces, int) or not 1 <= self.max_faces <= 16):
+            bad("max_faces", "look for 1..16 faces per frame, or None for 1 with TARGET='largest' and 4 otherwise")
+        if not 0 <= self.cut_threshold <= 255:
+            bad("cut_threshold", "use a grey-level difference from 0 (off) to 255; 10 suits most footage")
+        if self.mask not in masks.MASKS:
+            bad("mask", f"choose one of {masks.MASKS}")
         return self
 
 
@@ -117,7 +131,13 @@ class ConvertReport:
     duration: float | None
     frames: int = 0  # frames written
     faces_swapped: int = 0
-    frames_without_face: int = 0  # passed through unchanged
+    frames_without_face: int = 0  # frames with no face swapped: passed through unchanged
+    target: str = ""  # the options' target
+    faces_seen: dict = field(default_factory=dict)  # kind ("source"/"other", "largest"/"other", "face") -> faces seen
+    faces_swapped_by_kind: dict = field(default_factory=dict)  # kind -> faces swapped
+    tracks: dict = field(default_factory=dict)  # kind -> distinct face tracks
+    embedded: int = 0  # identity embeddings computed (track starts, never per frame)
+    cuts: list = field(default_factory=list)  # [{"frame": n, "time": s}] scene cuts found
     seconds: float = 0.0  # wall time, model already loaded
     fps: float = 0.0  # frames / seconds
     width: int = 0  # output size
@@ -137,6 +157,9 @@ class FaceJob:
     matrix: np.ndarray  # (2, 3) float64 frame px -> crop px
     crop: np.ndarray  # (S, S, 3) uint8 RGB aligned crop at the model's size
     landmarks: np.ndarray  # (478, 2) float64 in crop px (for the mask)
+    track: int = -1  # the face track's id
+    raw: np.ndarray | None = None  # (478, 2) float64 frame px as detected, before smoothing
+    hair: np.ndarray | None = None  # (S, S) float32 hair probability in the crop (MASK="hull-hair")
 
 
 def configure_threads(intra_op: int | None = None) -> bool:
@@ -184,36 +207,81 @@ def load_model(model, project: str | None = None):
 
 
 def default_output(data_dir: str | Path, project: str, input: str | Path, direction: str) -> Path:
-    """data/<project>/output/<input stem>_<direction>.mp4"""
+    """data/<project>/output/``output_name(input, direction)``"""
     from . import paths
 
-    return paths.output_dir(data_dir, project) / f"{Path(input).stem}_{direction}.mp4"
+    return paths.output_dir(data_dir, project) / output_name(input, direction)
+
+
+def output_name(input: str | Path, direction: str) -> str:
+    """<input stem>_<direction>.mp4, or .png/.jpg for a photo (``photos.output_name``)"""
+    from . import photos
+
+    if Path(input).suffix.lower() in video.IMAGE_EXTS:
+        return photos.output_name(input, direction)
+    return f"{Path(input).stem}_{direction}.mp4"
+
+
+def faces_to_find(o: SwapOptions) -> int:
+    """MediaPipe's ``num_faces``: MAX_FACES, or by default 1 for "largest" and 4 for "identity" and "all".
+
+    With one face MediaPipe tracks it from frame to frame and runs its detector only
+    when the face is lost; with more it runs the detector on every frame in which
+    it tracks fewer (~2 ms of CPU a frame at 720p). So "largest" with one face is
+    the face MediaPipe tracks; MAX_FACES >= 2 makes it the largest of those seen.
+    """
+    if o.max_faces is not None:
+        return o.max_faces
+    return 1 if o.target == "largest" else 4
 
 
 class FramePipeline:
     """The per-frame work of a conversion, shared by ``convert`` and ``preview_frame``.
 
-    ``locate`` (landmarks -> smoothing -> alignment -> crop), ``swap_faces`` (one
-    batched model call) and ``compose`` (colour, mask, paste, label, side by side).
-    ``timings`` accumulates seconds per stage.
+    ``locate`` (cut check -> landmarks -> tracks and target -> smoothing ->
+    alignment -> crop), ``swap_faces`` (one batched model call) and ``compose``
+    (colour, mask, paste, label, side by side). ``timings`` accumulates seconds
+    per stage; ``tracker`` counts faces by kind and ``cuts`` lists the scene cuts.
+    ``reference``: the source person's (128,) identity (``targets.source_identity``),
+    needed when ``options.target`` is "identity".
     """
 
-    def __init__(self, model, options: SwapOptions, mode: str = "video"):
+    def __init__(self, model, options: SwapOptions, mode: str = "video", reference: np.ndarray | None = None):
+        self.model, self.options, self.mode = model, options.validate(), mode
+        self.size = int(model.image_size)
+        on = options.smoothing > 0 and mode == "video"
+        smoothing = (options.smoothing, options.smoothing_beta) if on else None
+        self.tracker = targets.Tracker(options.target, reference, smoothing)
+        self.cut = CutDetector(options.cut_threshold if mode == "video" else 0.0)
+        self.cuts: list[dict] = []
+        self.hair = masks.HairSegmenter() if options.mask == "hull-hair" else None
+        self.landmarker = self._landmarker()
+        self.timings = dict.fromkeys(STAGES, 0.0)
+
+    def _landmarker(self):
         from .landmarks import Landmarker
 
-        self.model, self.options = model, options.validate()
-        self.size = int(model.image_size)
-        self.landmarker = Landmarker(mode, num_faces=1, blendshapes=False)
-        on = options.smoothing > 0 and mode == "video"
-        self.smoother = OneEuro(options.smoothing, options.smoothing_beta) if on else None
-        self.timings = dict.fromkeys(STAGES, 0.0)
+        return Landmarker(self.mode, num_faces=faces_to_find(self.options), blendshapes=False)
 
     def close(self) -> None:
         self.landmarker.close()
 
-    def locate(self, image: np.ndarray, t: float) -> FaceJob | None:
-        """The largest face of an (H, W, 3) uint8 frame at ``t`` seconds, aligned; None if there is none."""
+    def _new_shot(self, index: int, t: float) -> None:
+        """A scene cut: nothing carries over (tracks, smoothing, identity, hair, MediaPipe's own tracking)."""
+        self.cuts.append({"frame": int(index), "time": round(float(t), 3)})
+        self.tracker.reset()
+        if self.hair is not None:
+            self.hair.reset()
+        self.landmarker.close()
+        self.landmarker = self._landmarker()
+
+    def locate(self, image: np.ndarray, t: float, index: int = 0) -> list[FaceJob]:
+        """The faces to swap in an (H, W, 3) uint8 frame at ``t`` seconds (frame ``index``), aligned; [] if none."""
         t0 = time.perf_counter()
+        if self.cut(image):
+            self._new_shot(index, t)
+        elif self.mode == "image":
+            self.tracker.reset()  # stills are independent
         h, w = image.shape[:2]
         dw = self.options.detect_width
         scale = 1.0
@@ -225,17 +293,16 @@ class FramePipeline:
         faces = self.landmarker.detect(small, int(round(t * 1000)))
         t1 = time.perf_counter()
         self.timings["landmarks"] += t1 - t0
-        if not faces:
-            if self.smoother is not None:
-                self.smoother.reset()  # the next face starts fresh instead of gliding in from here
-            return None
-        lms = faces[0].landmarks.astype(np.float64) * scale  # (478, 2) frame px
-        if self.smoother is not None:
-            lms = self.smoother(lms, t, scale=faces[0].size * scale)
-        matrix = align.alignment_matrix(lms, self.size)
-        job = FaceJob(matrix, align.crop(image, matrix, self.size), align.transform_points(lms, matrix))
+        chosen = self.tracker.update(image, [(f.landmarks * scale, f.size * scale) for f in faces], t)
+        jobs = []
+        for track, lms, raw in chosen:
+            matrix = align.alignment_matrix(lms, self.size)
+            job = FaceJob(matrix, align.crop(image, matrix, self.size), align.transform_points(lms, matrix), track.id, raw)
+            if self.hair is not None:
+                job.hair = self.hair(image, matrix, self.size, key=track.id if self.mode == "video" else None)
+            jobs.append(job)
         self.timings["align"] += time.perf_counter() - t1
-        return job
+        return jobs
 
     def swap_faces(self, jobs: list[FaceJob]) -> np.ndarray:
         """(N, S, S, 3) float32 in [0, 1]: the jobs' crops rendered by the other side's decoder, one call."""
@@ -245,8 +312,14 @@ class FramePipeline:
         self.timings["model"] += time.perf_counter() - t0
         return out
 
-    def compose(self, image: np.ndarray, job: FaceJob | None, swapped: np.ndarray | None) -> np.ndarray:
-        """The output frame: (H, W or 2W, 3) uint8. ``image`` is never modified (decoder buffers are read-only)."""
+    def mask(self, job: FaceJob) -> np.ndarray:
+        """(S, S) float32 in [0, 1]: the paste mask of ``job`` under the options' MASK, erosion and blur."""
+        k = self.size / 64  # the mask's knobs are in px of a 64 px crop: the same share of the face at any model size
+        o = self.options
+        return masks.face_mask(job.landmarks, self.size, round(o.mask_erode * k), round(o.mask_blur * k), job.hair)
+
+    def compose(self, image: np.ndarray, jobs: list[FaceJob], swapped) -> np.ndarray:
+        """The output frame: (H, W or 2W, 3) uint8; ``swapped[i]`` is ``jobs[i]``'s face. ``image`` is never modified."""
         t0 = time.perf_counter()
         o = self.options
         h, w = image.shape[:2]
@@ -256,11 +329,10 @@ class FramePipeline:
             out[:, :w] = image
         right = out[:, w:] if o.side_by_side else out
         right[:] = image
-        if job is not None and swapped is not None:
-            k = self.size / 64  # the mask's knobs are in px of a 64 px crop: the same share of the face at any model size
-            mask = blend.face_mask(job.landmarks, self.size, round(o.mask_erode * k), round(o.mask_blur * k))  # (S, S) float32
+        for job, face in zip(jobs, swapped):
+            mask = self.mask(job)  # (S, S) float32
             ref = job.crop.astype(np.float32) * (1.0 / 255.0)
-            face = blend.sharpen(np.ascontiguousarray(swapped, np.float32), o.sharpen, sigma=self.size / 128)
+            face = blend.sharpen(np.ascontiguousarray(face, np.float32), o.sharpen, sigma=self.size / 128)
             face = blend.color_transfer(face, ref, mask, o.color)
             face8 = np.clip(face * 255.0 + 0.5, 0, 255).astype(np.uint8)
             if o.blend == "seamless":
@@ -278,13 +350,19 @@ def convert(
     options: SwapOptions | None = None,
     progress: bool | Callable[[int, int], None] = True,
     project: str | None = None,
+    source=None,
+    on_preview: Callable[[np.ndarray, np.ndarray], None] | None = None,
+    preview_every: float = 5.0,
 ) -> ConvertReport:
-    """Swap the face in ``input`` (a video file, image folder, ...) and write ``output`` (.mp4).
+    """Swap the faces in ``input`` (a video file, image folder or one image) and write ``output``.
 
     ``model``: a ``SwapModel`` or a run folder (see ``load_model``; ``project`` checks
-    its owner). ``progress``: True for a tqdm bar, or a callable ``(frames_done,
-    frames_total)`` called after each written frame (raising from it stops the run
-    cleanly). Returns a ``ConvertReport``.
+    its owner). ``source``: the source person's face set folder, crops or embedding
+    (``targets.source_identity``), needed for ``target="identity"``. ``progress``:
+    True for a tqdm bar, or a callable ``(frames_done, frames_total)`` called after
+    each written frame (raising from it stops the run cleanly). ``on_preview``:
+    called with (original, swapped) RGB frames every ``preview_every`` seconds of
+    wall time. An image input writes an image (``convert_photo``). Returns a ``ConvertReport``.
     """
     o = (options or SwapOptions()).validate()
     try:  # the check 01_collect makes: an image renamed .mp4 or a cut-short file fails here, with its real cause
@@ -293,6 +371,9 @@ def convert(
         raise video.VideoError(f"INPUT: {e}") from None
     if info.codec not in {"images", "image"} and o.start >= info.duration:
         raise ValueError(f"START={o.start:g}s is past the end of {input} ({info.duration:.2f}s): choose an earlier START")
+    reference = _reference(o, source)
+    if info.codec == "image":
+        return convert_photo(input, model, output, o, project=project, reference=reference)
     duration = o.duration
     configure_threads()
     model = load_model(model, project)
@@ -300,35 +381,97 @@ def convert(
     total = int(round((duration if duration is not None else info.duration - o.start) * info.fps))
     report = ConvertReport(str(input), str(output), o.direction, o.start, duration, options=dataclasses.asdict(o))
     reader = video.FrameReader(input, start=o.start, duration=duration, width=o.output_width)
-    pipe = FramePipeline(model, o, mode="video")  # opens a landmarker, so after the reader, whose checks can raise
+    pipe = FramePipeline(model, o, mode="video", reference=reference)  # opens a landmarker, after the reader's checks
     meta = {"comment": SYNTHETIC_TAG, "description": SYNTHETIC_TAG,
             "title": f"{Path(input).stem} ({o.direction}, synthetic)", "encoder_app": "swaplab"}
     tick, close_bar = _progress(progress, total)
     located = _located(reader, pipe)
+    preview = _Previewer(on_preview, preview_every, o.side_by_side)
     t_start = time.perf_counter()
     try:
         # an exception or KeyboardInterrupt inside this block makes the writer delete its temporary file
         with video.VideoWriter(output, info.fps, audio_from=input, audio_start=o.start, audio_duration=duration,
                                metadata=meta, crf=o.crf, preset=o.preset) as writer:
             for batch in _batches(located, o.batch_size):
-                _write_batch(batch, pipe, writer, report, tick)
+                _write_batch(batch, pipe, writer, report, tick, preview)
             t_close = time.perf_counter()
         pipe.timings["encode"] += time.perf_counter() - t_close  # the encoder's tail, the audio mux, the rename
     finally:
         located.close()  # stop the locate thread (and the decoder) before its landmarker is closed
         pipe.close()
         close_bar()
-    report.seconds = time.perf_counter() - t_start
-    report.frames = writer.frames_written
-    report.fps = report.frames / max(report.seconds, 1e-9)
-    first = reader.out_size
-    report.width, report.height = first[0] * (2 if o.side_by_side else 1), first[1]
-    report.ms_per_frame = {k: round(1000 * v / max(report.frames, 1), 2) for k, v in pipe.timings.items()}
-    if report.faces_swapped == 0:
-        msg = f"no face was found in {input} [{o.start:g}s, +{duration or 'end'}]: the output is an unchanged copy"
-        report.warnings.append(msg)
-        warnings.warn(msg, stacklevel=2)
+    report.seconds, report.frames = time.perf_counter() - t_start, writer.frames_written
+    report.width, report.height = reader.out_size[0] * (2 if o.side_by_side else 1), reader.out_size[1]
+    _finish_report(report, pipe, input, o)
     return report
+
+
+def _reference(o: SwapOptions, source) -> np.ndarray | None:
+    """The source person's identity for TARGET="identity" (None for the other targets)."""
+    if o.target != "identity":
+        return None
+    if source is None:
+        raise ValueError("TARGET='identity' swaps only the source person's faces and needs their face set "
+                         "(source=data/<project>/<person>/faces from 02_align): give it, or use TARGET='largest' or 'all'")
+    return targets.source_identity(source)
+
+
+def _finish_report(report: ConvertReport, pipe: FramePipeline, input, o: SwapOptions) -> None:
+    """Speed, face counts by kind, cuts, and the no-face warning."""
+    report.fps = report.frames / max(report.seconds, 1e-9)
+    report.ms_per_frame = {k: round(1000 * v / max(report.frames, 1), 2) for k, v in pipe.timings.items()}
+    found = pipe.tracker.summary()
+    report.target, report.cuts = o.target, list(pipe.cuts)
+    report.faces_seen, report.faces_swapped_by_kind = found["faces_seen"], found["faces_swapped"]
+    report.tracks, report.embedded = found["tracks"], found["embedded"]
+    if report.faces_swapped == 0:
+        seen = sum(report.faces_seen.values())
+        why = f"{seen} faces were seen, none of them the target ({o.target})" if seen else "no face was found"
+        msg = f"{why} in {input} [{o.start:g}s, +{o.duration or 'end'}]: the output is an unchanged copy"
+        report.warnings.append(msg)
+        warnings.warn(msg, stacklevel=3)
+
+
+def convert_photo(input: str | Path, model, output: str | Path, options: SwapOptions | None = None,
+                  project: str | None = None, reference: np.ndarray | None = None, source=None) -> ConvertReport:
+    """Swap the faces of one image and write an image (.png/.jpg): labelled, and tagged synthetic in its metadata."""
+    from . import photos
+
+    o = (options or SwapOptions()).validate()
+    output = Path(output)
+    photos.check_output(output)
+    reference = reference if reference is not None else _reference(o, source)
+    configure_threads()
+    model = load_model(model, project)
+    image = next(iter(video.FrameReader(input, width=o.output_width))).image
+    report = ConvertReport(str(input), str(output), o.direction, 0.0, None, options=dataclasses.asdict(o))
+    pipe = FramePipeline(model, o, mode="image", reference=reference)
+    t0 = time.perf_counter()
+    try:
+        jobs = pipe.locate(image, 0.0)
+        out = pipe.compose(image, jobs, pipe.swap_faces(jobs) if jobs else [])
+    finally:
+        pipe.close()
+    photos.write_image(output, out, SYNTHETIC_TAG, f"{Path(input).stem} ({o.direction}, synthetic)")
+    report.seconds, report.frames = time.perf_counter() - t0, 1
+    report.faces_swapped, report.frames_without_face = len(jobs), int(not jobs)
+    report.height, report.width = out.shape[:2]
+    _finish_report(report, pipe, input, o)
+    return report
+
+
+class _Previewer:
+    """Calls ``on_preview(original, swapped)`` at most every ``every`` seconds (the first frame at once)."""
+
+    def __init__(self, on_preview, every: float, side_by_side: bool):
+        self.on_preview, self.every, self.sbs = on_preview, float(every), side_by_side
+        self.last = -float("inf")
+
+    def __call__(self, original: np.ndarray, out: np.ndarray) -> None:
+        if self.on_preview is None or time.perf_counter() - self.last < self.every:
+            return
+        self.last = time.perf_counter()
+        self.on_preview(original, out[:, out.shape[1] // 2:] if self.sbs else out)
 
 
 def _progress(progress, total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
@@ -358,7 +501,7 @@ def _located(reader: video.FrameReader, pipe: FramePipeline, ahead: int = 16):
                 pipe.timings["decode"] += time.perf_counter() - t0
                 if frame is None:
                     return
-                yield frame, pipe.locate(frame.image, frame.time)
+                yield frame, pipe.locate(frame.image, frame.time, frame.index)
         finally:
             frames.close()  # stops the reader thread and kills ffmpeg
 
@@ -366,7 +509,7 @@ def _located(reader: video.FrameReader, pipe: FramePipeline, ahead: int = 16):
 
 
 def _batches(located, batch_size: int):
-    """Group (frame, job) pairs into lists holding ``batch_size`` faces, in order.
+    """Group (frame, jobs) pairs into lists holding about ``batch_size`` faces, in order.
 
     Frames without a face ride along in order, but never pile up: a group with no
     face yet is passed on at once, and a group is cut at ``2 * batch_size`` frames,
@@ -376,7 +519,7 @@ def _batches(located, batch_size: int):
     batch, faces = [], 0
     for item in located:
         batch.append(item)
-        faces += item[1] is not None
+        faces += len(item[1])
         if faces == 0 or faces >= batch_size or len(batch) >= 2 * batch_size:
             yield batch
             batch, faces = [], 0
@@ -384,16 +527,17 @@ def _batches(located, batch_size: int):
         yield batch
 
 
-def _write_batch(batch, pipe: FramePipeline, writer: video.VideoWriter, report: ConvertReport, tick) -> None:
-    jobs = [job for _, job in batch if job is not None]
+def _write_batch(batch, pipe: FramePipeline, writer: video.VideoWriter, report: ConvertReport, tick, preview) -> None:
+    jobs = [job for _, frame_jobs in batch for job in frame_jobs]
     swapped = iter(pipe.swap_faces(jobs)) if jobs else iter(())
-    for frame, job in batch:
-        out = pipe.compose(frame.image, job, next(swapped) if job is not None else None)
+    for frame, frame_jobs in batch:
+        out = pipe.compose(frame.image, frame_jobs, [next(swapped) for _ in frame_jobs])
         t0 = time.perf_counter()
         writer.write(out)  # blocks only when the encoder is behind: that wait is the "encode" cost
         pipe.timings["encode"] += time.perf_counter() - t0
-        report.faces_swapped += job is not None
-        report.frames_without_face += job is None
+        report.faces_swapped += len(frame_jobs)
+        report.frames_without_face += not frame_jobs
+        preview(frame.image, out)
         tick(writer.frames_written)
 
 
@@ -403,25 +547,29 @@ def preview_frame(
     frame_index: int,
     options: SwapOptions | None = None,
     cache: dict | None = None,
+    source=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(original, swapped) RGB uint8 frames for frame ``frame_index`` of ``input``, as ``convert`` would make it.
 
-    Runs ``FramePipeline`` on one frame (landmarks in image mode: no smoothing).
-    ``cache``: a dict kept between calls; the decoded frame, its face and the model's
+    Runs ``FramePipeline`` on one frame (landmarks in image mode: no smoothing, no
+    tracks; "identity" embeds each face of the frame). ``source`` as in ``convert``.
+    ``cache``: a dict kept between calls; the decoded frame, its faces and the model's
     output are reused, so moving a mask or colour control re-blends in milliseconds.
     ``options.side_by_side`` is ignored (the caller shows both).
     """
     o = dataclasses.replace((options or SwapOptions()).validate(), side_by_side=False)
     model = load_model(model)
-    key = (str(input), int(frame_index), o.direction, o.output_width, o.detect_width)
     cache = {} if cache is None else cache
+    built = (id(model), o.target, o.mask, o.max_faces, id(source))  # what the pipeline itself depends on
     pipe = cache.get("pipeline")
-    if pipe is None or pipe.model is not model:
+    if pipe is None or cache.get("built") != built:
         if pipe is not None:
             pipe.close()
-        pipe = cache["pipeline"] = FramePipeline(model, o, mode="image")
-        cache.pop("key", None)  # another model: the cached swap is stale
+        pipe = cache["pipeline"] = FramePipeline(model, o, mode="image", reference=_reference(o, source))
+        cache["built"] = built
+        cache.pop("key", None)  # another model, target or mask: the cached faces are stale
     pipe.options = o
+    key = (str(input), int(frame_index), o.direction, o.output_width, o.detect_width)
     if cache.get("key") != key:
         info = video.probe(input)
         if not 0 <= frame_index < max(info.frame_count, 1):
@@ -430,11 +578,11 @@ def preview_frame(
         frames = iter(reader)
         frame = next(frames).image
         frames.close()  # stops the decoder now, not at garbage collection
-        job = pipe.locate(frame, 0.0)
-        swapped = pipe.swap_faces([job])[0] if job is not None else None
-        cache.update(key=key, frame=frame, job=job, swapped=swapped)
+        jobs = pipe.locate(frame, 0.0)
+        swapped = list(pipe.swap_faces(jobs)) if jobs else []
+        cache.update(key=key, frame=frame, jobs=jobs, swapped=swapped)
     frame = cache["frame"]
-    return frame, pipe.compose(frame, cache["job"], cache["swapped"])
+    return frame, pipe.compose(frame, cache["jobs"], cache["swapped"])
 
 
 def result_strip(input: str | Path, output: str | Path, options: SwapOptions, n: int = 4, height: int = 160) -> np.ndarray:
@@ -457,12 +605,14 @@ def result_strip(input: str | Path, output: str | Path, options: SwapOptions, n:
     return np.vstack(rows)
 
 
-def scrubber(input: str | Path, model, options: SwapOptions, namespace: dict | None = None):
+def scrubber(input: str | Path, model, options: SwapOptions, namespace: dict | None = None, source=None):
     """An ipywidgets panel: a frame slider and the mask / colour / blend controls over a live original | swapped preview.
 
     Every change re-renders the preview through ``preview_frame`` and, when
     ``namespace`` (a notebook's ``globals()``) is given, writes MASK_ERODE, MASK_BLUR,
-    SHARPEN, COLOR and BLEND back into it: the values a headless run would use.
+    SHARPEN, COLOR, BLEND and MASK back into it: the values a headless run would use.
+    Beside the frames, each swapped face's aligned crop shows its paste mask
+    (green) and the hair cut out of it (red, MASK="hull-hair"). ``source`` as in ``convert``.
     """
     import ipywidgets as w
 
@@ -474,18 +624,46 @@ def scrubber(input: str | Path, model, options: SwapOptions, namespace: dict | N
     sharp = w.FloatSlider(options.sharpen, min=0.0, max=2.0, step=0.1, description="sharpen")
     color = w.Dropdown(options=list(blend.COLOR_MODES), value=options.color, description="colour")
     mode = w.Dropdown(options=list(blend.BLEND_MODES), value=options.blend, description="blend")
+    mask = w.Dropdown(options=list(masks.MASKS), value=options.mask, description="mask")
     image = w.Image(format="jpeg")
 
     def update(_=None) -> None:
         chosen = {"MASK_ERODE": erode.value, "MASK_BLUR": blur.value, "SHARPEN": sharp.value, "COLOR": color.value,
-                  "BLEND": mode.value}
+                  "BLEND": mode.value, "MASK": mask.value}
         if namespace is not None:
             namespace.update(chosen)
         o = dataclasses.replace(options, **{k.lower(): v for k, v in chosen.items()})
-        original, swapped = preview_frame(input, model, frame.value, o, cache)
-        image.value = cv2.imencode(".jpg", cv2.cvtColor(np.hstack([original, swapped]), cv2.COLOR_RGB2BGR))[1].tobytes()
+        original, swapped = preview_frame(input, model, frame.value, o, cache, source=source)
+        panels = [original, swapped] + [_mask_panel(cache["pipeline"], job, original.shape[0]) for job in cache["jobs"]]
+        image.value = cv2.imencode(".jpg", cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))[1].tobytes()
 
-    for control in (frame, erode, blur, sharp, color, mode):
+    for control in (frame, erode, blur, sharp, color, mode, mask):
         control.observe(update, names="value")
     update()
-    return w.VBox([frame, w.HBox([erode, blur, sharp]), w.HBox([color, mode]), image])
+    return w.VBox([frame, w.HBox([erode, blur, sharp]), w.HBox([color, mode, mask]), image])
+
+
+def live_preview(height: int = 180) -> Callable[[np.ndarray, np.ndarray], None]:
+    """An ``on_preview`` for ``convert`` in a notebook: shows a small original | swapped image, refreshed in place."""
+    import ipywidgets as w
+    from IPython.display import display
+
+    image = w.Image(format="jpeg")
+    shown = []
+
+    def show(original: np.ndarray, swapped: np.ndarray) -> None:
+        pair = np.hstack([original, swapped])
+        width = int(round(pair.shape[1] * height / pair.shape[0]))
+        small = cv2.resize(pair, (width, height), interpolation=cv2.INTER_AREA)
+        image.value = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR))[1].tobytes()
+        if not shown:
+            display(image)
+            shown.append(True)
+
+    return show
+
+
+def _mask_panel(pipe: FramePipeline, job: FaceJob, height: int) -> np.ndarray:
+    """(height, height, 3) uint8: the face's aligned crop with its paste mask and cut-out hair tinted."""
+    tinted = masks.overlay(job.crop, pipe.mask(job), job.hair)
+    return cv2.resize(tinted, (height, height), interpolation=cv2.INTER_NEAREST)
