@@ -38,6 +38,6 @@ def test_tensorflow_and_mediapipe_start_quietly_and_errors_stay_visible(tmp_path
             "raise SystemExit('a real error: visible')\n")
     env = {**os.environ, "PYTHONPATH": LIB}
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert out.stdout.strip() == "ready", out.stderr[-2000:]
     assert out.stderr.strip() == "a real error: visible", f"stderr holds more than the error:\n{out.stderr[-3000:]}"
