@@ -1,6 +1,6 @@
 """03_train with INTERACTIVE=True in JupyterLab: the progress bar, the loss plot and the preview grid
-change in place while training runs, the bar's end follows TIME_BUDGET_MIN, TensorBoard opens inline,
-and no cell prints an error."""
+change in place while training runs, the bar's end follows TIME_BUDGET_MIN, and no cell (the TensorBoard
+one included) prints an error."""
 
 import base64
 import io
@@ -62,6 +62,4 @@ def test_03_train_live_progress_and_plots(aligned_project, open_notebook, screen
         assert np.abs(first[:, :half] - last[:, :half]).mean() > 0.5, "the loss plot did not change"
         assert np.abs(first[:, half:] - last[:, half:]).mean() > 0.5, "the preview grid did not change"
 
-        board = nb.cell("%tensorboard").locator("iframe")
-        assert board.count() == 1, "TensorBoard did not open inline (INTERACTIVE=True)"
         assert not nb.bad_outputs(), f"error output in 03_train: {nb.bad_outputs()}"
