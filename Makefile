@@ -19,18 +19,18 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@if [ ! -x "$(PY)" ] && [ "$(PY)" = ".venv/bin/python" ]; then $(PYTHON_BOOT) -m venv .venv; fi
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -e ".[eval,dev]"
+	$(PY) -m pip install -e ".[eval,dev,ui]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (swaplab)" >/dev/null
 	@touch $@
 
 demo: setup  ## collect -> align -> train (30 min) -> swap -> evaluate on the bundled samples (about 40 min on 2 CPU cores)
 	$(PY) -m swaplab.demo $(DEMO_ARGS)
 
-test: setup  ## unit tests of lib/ plus every notebook through papermill
+test: setup  ## unit tests of lib/, every notebook through papermill, and the browser tests (tests/ui: needs chromium)
 	$(PY) -m pytest
 
 test-fast: setup  ## unit tests only (seconds to a few minutes)
-	$(PY) -m pytest -m "not notebook"
+	$(PY) -m pytest -m "not notebook and not ui"
 
 bench: setup  ## speed figures: extraction, training, conversion
 	$(PY) benchmarks/extract.py

@@ -7,7 +7,9 @@ the same way the notebooks hand work to each other through the disk.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -57,3 +59,21 @@ def swapped_project(aligned_project):
     options = swap.SwapOptions(direction="a2b", duration=1.2, side_by_side=True, batch_size=4)
     swap.convert(clip, paths.run_dir(weights, project, "tiny"), out, options, progress=False, project=project)
     return dict(data_dir=data, weights_dir=weights, project=project, run="tiny", input=clip, swapped=out, direction="a2b")
+
+
+_LOG_LINE = re.compile(r"^[WEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]", re.M)  # absl/glog warning, error, fatal
+
+
+@pytest.fixture(autouse=True)
+def _no_log_lines_in_notebooks(request, tmp_path):
+    """After a notebook test: no cell of the notebooks it executed (under tmp_path) printed a W/E-level
+    library log line (swaplab._quiet keeps TensorFlow's and MediaPipe's chatter out of the outputs)."""
+    yield
+    if request.node.get_closest_marker("notebook") is None:
+        return
+    for path in sorted(tmp_path.rglob("*.ipynb")):
+        for cell in json.loads(path.read_text()).get("cells", []):
+            for out in cell.get("outputs", []):
+                text = "".join(out.get("text", "")) if out.get("output_type") == "stream" else ""
+                found = _LOG_LINE.search(text)
+                assert not found, f"{path.name} printed a library log line: {text[found.start():][:200]!r}"

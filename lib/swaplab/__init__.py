@@ -5,7 +5,13 @@ faces; to swap, encode a face of A and decode it with B's decoder. The
 numbered notebooks in ``notebooks/`` tell the story; this package does the work.
 Modules are imported lazily by the notebooks (``from swaplab import video``) so
 that importing ``swaplab`` itself never pulls in TensorFlow or MediaPipe.
+Importing it does set their log levels and filter their C++ chatter off stderr
+(``swaplab._quiet``; ``SWAPLAB_VERBOSE=1`` shows everything).
 """
+
+from swaplab import _quiet
+
+_quiet.install()  # before any module of the package imports TensorFlow or MediaPipe
 
 __version__ = "0.1.0"
 

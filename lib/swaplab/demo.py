@@ -66,6 +66,23 @@ def steps(project: str, run: str, budget_min: float, model: str) -> list[tuple[s
     return plan
 
 
+class TrainingLines:
+    """A papermill ``stdout_file`` that passes on 03_train's progress lines (``step 120/~3344 ...``) only,
+    one per ``every`` seconds at most (03_train prints one every 10 s of training)."""
+
+    def __init__(self, every: float = 60.0):
+        self.every, self.last = every, -float("inf")
+
+    def write(self, text: str) -> None:
+        for line in text.splitlines():
+            if line.startswith("step ") and time.monotonic() - self.last >= self.every:
+                self.last = time.monotonic()
+                print(f"      {line}", flush=True)
+
+    def flush(self) -> None:
+        pass
+
+
 def headline(metrics_swap: dict, metrics_self: dict | None) -> str:
     """The demo's figures in one line, e.g. ``detail 0.74 of input, self-swap SSIM 0.93, identity 100 % (4-way), pose 2.1 deg``."""
     s = metrics_swap["summary"]
@@ -100,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         label = name + "".join(f" [{params[k]}]" for k in ("PERSON", "DIRECTION") if k in params)
         print(f"[{i}/{len(plan)}] {label} ...", flush=True)
         tag = params.get("PERSON") or params.get("DIRECTION") or ""
-        run_notebook(name, params, out_dir / f"{i:02d}_{name}_{tag}".rstrip("_"))
+        run_notebook(name, params, out_dir / f"{i:02d}_{name}_{tag}".rstrip("_"),
+                     stdout_file=TrainingLines() if name == "03_train" else None)
         print(f"      done in {time.time() - t:.0f}s", flush=True)
 
     data = repo_root() / "data" / args.project

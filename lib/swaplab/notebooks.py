@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .paths import repo_root
 
-ORDER = ("01_collect", "02_align", "03_train", "04_swap", "05_evaluate")
+ORDER = ("01_collect", "02_align", "03_train", "04_swap", "05_evaluate", "06_compare")
 
 
 class NotebookError(RuntimeError):
@@ -41,8 +41,12 @@ def run_notebook(
     out_dir: str | Path | None = None,
     timeout: int | None = 3600,
     log_output: bool = False,
+    stdout_file=None,
 ) -> Path:
-    """Execute a notebook with ``parameters`` injected; return the executed copy's path."""
+    """Execute a notebook with ``parameters`` injected; return the executed copy's path.
+
+    ``stdout_file``: an object with ``write``/``flush`` that receives the cells' printed output
+    as it comes (the demo shows 03_train's progress lines this way)."""
     import papermill as pm
 
     src = notebook_path(name)
@@ -54,7 +58,7 @@ def run_notebook(
         pm.execute_notebook(
             str(src), str(out), parameters=parameters or {}, cwd=str(src.parent),
             kernel_name="python3", progress_bar=False, log_output=log_output,
-            execution_timeout=timeout, request_save_on_cell_execute=False,
+            execution_timeout=timeout, request_save_on_cell_execute=False, stdout_file=stdout_file,
         )
     except pm.PapermillExecutionError as e:
         raise NotebookError(f"{src.name} failed in cell {e.exec_count} after {time.time() - t0:.0f}s: {e.ename}: {e.evalue} (executed copy: {out})") from None

@@ -7,6 +7,7 @@ A run lives in ``weights/<project>/<run>/``:
                            mid-save keeps the previous checkpoint)
     history.json         [{"step", "loss_a", "loss_b", "time_s"}, ...] every LOG_EVERY steps
     previews/ loss.png   what ``swaplab.viz.LivePlot`` draws
+    tensorboard/         losses, learning rate, faces/s, preview grids (``swaplab.tracking.TensorBoardLog``)
     train_report.json    speed, final losses, warm-start savings
 
 Running ``train`` again on the same run resumes: the optimizer (with its step count)
@@ -341,6 +342,24 @@ def warp_at(progress: float, config: TrainConfig) -> float:
     return 1.0 - (1.0 - config.warp_end) * progress
 
 
+def planned_steps(config: TrainConfig, first_step: int, step: int, elapsed: float) -> int:
+    """The step this session will end at: STEPS, or fewer when TIME_BUDGET_MIN will stop it first at
+    the rate so far (steps since ``first_step`` over ``elapsed`` seconds of this session)."""
+    budget = 60.0 * config.time_budget_min
+    if not budget or step <= first_step or elapsed <= 0:
+        return config.steps
+    rate = (step - first_step) / elapsed
+    return max(step, min(config.steps, step + math.ceil(rate * max(budget - elapsed, 0.0))))
+
+
+def _set_total(bar, total: int) -> None:
+    """Change a tqdm bar's length (its text, and in Jupyter its progress widget too)."""
+    bar.total = total
+    container = getattr(bar, "container", None)  # tqdm.notebook: HBox(label, IProgress, label)
+    if container is not None:
+        container.children[1].max = total
+
+
 class _Schedule(keras.callbacks.Callback):
     """Sets the learning rate and the warp strength before every step from the run's progress."""
 
@@ -394,6 +413,9 @@ class _RunCallback(keras.callbacks.Callback):
         self.seen += 1
         step, elapsed = self.step(), self.elapsed()
         if self.bar is not None:
+            planned = planned_steps(self.config, self.first_step, step, elapsed)
+            if abs(planned - self.bar.total) > 0.01 * self.bar.total:  # the bar's end and ETA follow TIME_BUDGET_MIN
+                _set_total(self.bar, planned)
             self.bar.update(step - self.bar.n)
         if step % self.config.save_every == 0:
             self.save()
@@ -411,8 +433,10 @@ class _RunCallback(keras.callbacks.Callback):
             self.bar.set_postfix(loss_a=f"{logs['loss_a']:.4f}", loss_b=f"{logs['loss_b']:.4f}")
         elif elapsed - self.last_print >= 10 or step >= self.config.steps:  # verbose=2 style: a line now and then
             self.last_print = elapsed
-            eta = (self.config.steps - step) / max(rate, 1e-9)
-            print(f"step {step}/{self.config.steps}  loss_a {logs['loss_a']:.4f}  loss_b {logs['loss_b']:.4f}  "
+            planned = planned_steps(self.config, self.first_step, step, elapsed)
+            eta = (planned - step) / max(rate, 1e-9)
+            end = str(planned) if planned == self.config.steps else f"~{planned} in TIME_BUDGET_MIN"
+            print(f"step {step}/{end}  loss_a {logs['loss_a']:.4f}  loss_b {logs['loss_b']:.4f}  "
                   f"{rate:.2f} steps/s  elapsed {elapsed / 60:.1f} min  ETA {eta / 60:.1f} min", flush=True)
 
     def on_train_end(self, logs=None):
@@ -500,11 +524,14 @@ def train(config: TrainConfig, callbacks: list | None = None, data=None, strateg
     picks = [np.linspace(0, len(images) - 1, min(4, len(images))).astype(int) for images, _ in data]
     live = LivePlot(data[0][0][picks[0]], data[1][0][picks[1]], history, run_dir, config.preview_every,
                     run_cb.step, config.interactive)
+    from swaplab.tracking import TensorBoardLog
+
+    board = TensorBoardLog(run_dir, history, run_cb.step, config.batch_size, config.preview_every, live)  # after live
     started = time.perf_counter()
     if done < config.steps:
         le = config.log_every
         model.fit(ds, steps_per_epoch=le, initial_epoch=done // le, epochs=math.ceil(config.steps / le),
-                  verbose=0, shuffle=False, callbacks=[_Schedule(config, run_cb, warp), run_cb, live, *callbacks])
+                  verbose=0, shuffle=False, callbacks=[_Schedule(config, run_cb, warp), run_cb, live, board, *callbacks])
     seconds = time.perf_counter() - started
     steps_done = int(model.optimizer.iterations.numpy())
     report = {"run": config.run, "model": config.model, "image_size": config.image_size,

@@ -1,0 +1,183 @@
+"""Experiment tracking: TensorBoard logs of every run, and the table of runs that 06_compare shows.
+
+``TensorBoardLog`` is the Keras callback 03_train adds to every run: it writes
+``weights/<project>/<run>/tensorboard/`` (losses, learning rate and faces/s every
+LOG_EVERY steps; the A/B preview grid every PREVIEW_EVERY steps), so
+``%tensorboard --logdir weights/<project>`` overlays every run of a project.
+
+``runs_table`` reads what runs leave on disk (config.json, history.json,
+train_report.json, the metrics of 05_evaluate) into one row per run;
+``loss_curves`` and ``preview_row`` draw them side by side.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from swaplab import paths
+from swaplab.io import read_json
+
+LOG_DIR = "tensorboard"  # beside the checkpoint, in the run folder
+METRIC_COLUMNS = ("detail_ratio", "identity_retrieval", "pose_error_deg", "expression_error", "jitter_ratio")
+
+
+class TensorBoardLog(keras.callbacks.Callback):
+    """Scalars every LOG_EVERY steps and the preview grid every PREVIEW_EVERY steps, into ``run_dir/tensorboard``.
+
+    ``history``: the training loop's list of records ({"step", "loss_a", "loss_b", "lr", ...});
+    ``step_fn``: the global step; ``live``: the ``viz.LivePlot`` whose latest grid is logged
+    (it must come before this callback in the list, so the grid is fresh).
+    """
+
+    def __init__(self, run_dir, history: list[dict], step_fn, batch_size: int, preview_every: int, live=None):
+        super().__init__()
+        self.log_dir = Path(run_dir) / LOG_DIR
+        self.history, self.step_fn, self.live = history, step_fn, live
+        self.batch_size, self.preview_every = batch_size, preview_every
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
+        self.writer = tf.summary.create_file_writer(str(self.log_dir))
+        self._last = (self.step_fn(), time.perf_counter())
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        if not self.history:
+            return
+        h, now = self.history[-1], time.perf_counter()
+        step0, t0 = self._last
+        self._last = (h["step"], now)
+        with self.writer.as_default(step=h["step"]):
+            for name in ("loss_a", "loss_b"):
+                tf.summary.scalar(f"loss/{name[-1]}", h[name])
+            if "lr" in h:
+                tf.summary.scalar("learning_rate", h["lr"])
+            if now > t0 and h["step"] > step0:
+                tf.summary.scalar("faces_per_s", 2 * self.batch_size * (h["step"] - step0) / (now - t0))
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.step_fn()
+        if step % self.preview_every == 0:
+            self._image(step)
+
+    def on_train_end(self, logs=None):
+        self._image(self.step_fn())
+        self.writer.flush()
+
+    def _image(self, step: int) -> None:
+        import tensorflow as tf
+
+        grid = getattr(self.live, "last_grid", None)  # (n*S, 6*S, 3) uint8
+        if grid is None:
+            return
+        with self.writer.as_default(step=step):
+            tf.summary.image("preview A A>A A>B | B B>B B>A", grid[None], max_outputs=1)
+
+
+def read_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
+    """{tag: [(step, value), ...]} from a run's TensorBoard event files (what TensorBoard would plot)."""
+    import tensorflow as tf
+
+    out: dict[str, list[tuple[int, float]]] = {}
+    for f in sorted(Path(log_dir).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(f)):
+            for v in event.summary.value:
+                if v.metadata.plugin_data.plugin_name == "scalars":
+                    out.setdefault(v.tag, []).append((event.step, float(tf.make_ndarray(v.tensor))))
+    return out
+
+
+def run_metrics(data_dir, weights_dir, project: str, run: str) -> dict:
+    """{direction: metrics summary} of a run: the run folder's metrics_*.json (swaplab.sweep keeps them
+    there), else the project's reports/metrics_*.json that name this run (05_evaluate's last result)."""
+    found = {}
+    for f in sorted(paths.reports_dir(data_dir, project).glob("metrics_*.json")):
+        m = read_json(f, {})
+        if m.get("run") == run:
+            found[m.get("direction", f.stem[8:])] = m.get("summary", {})
+    for f in sorted(paths.run_dir(weights_dir, project, run).glob("metrics_*.json")):
+        m = read_json(f, {})
+        found[m.get("direction", f.stem[8:])] = m.get("summary", {})
+    return found
+
+
+def runs_table(data_dir, weights_dir, project: str) -> list[dict]:
+    """One row per run of ``project`` (folders of weights/<project>/ with a config.json), sorted by name:
+    run, model, steps, minutes, faces/s, final losses, and ``<direction> <metric>`` for each evaluation."""
+    rows = []
+    root = Path(weights_dir) / project
+    for run_dir in sorted(p for p in root.glob("*") if (p / "config.json").exists()):
+        config = read_json(run_dir / "config.json", {})
+        history = read_json(run_dir / "history.json", [])
+        report = read_json(run_dir / "train_report.json", {})
+        last = history[-1] if history else {}
+        row = {"run": run_dir.name, "model": config.get("model"), "steps": config.get("steps_done"),
+               "minutes": round(last["time_s"] / 60, 2) if "time_s" in last else None,
+               "faces_per_s": report.get("faces_per_s"), "loss_a": last.get("loss_a"), "loss_b": last.get("loss_b")}
+        for direction, summary in run_metrics(data_dir, weights_dir, project, run_dir.name).items():
+            row.update({f"{direction} {k}": summary.get(k) for k in METRIC_COLUMNS})
+        rows.append(row)
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    """The rows as a fixed-width text table (every column any row has; blank where a row lacks it)."""
+    if not rows:
+        return "(no runs)"
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+
+    def cell(v):
+        return "" if v is None else f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    cells = [[cell(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in cells]
+    return "\n".join(lines)
+
+
+def loss_curves(weights_dir, project: str, runs: list[str]):
+    """One figure: the mean of loss A and B against step for each run, log scale."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    for run in runs:
+        history = read_json(paths.run_dir(weights_dir, project, run) / "history.json", [])
+        ax.plot([h["step"] for h in history], [(h["loss_a"] + h["loss_b"]) / 2 for h in history], label=run)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("mean loss of A and B")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def latest_preview(run_dir) -> Path | None:
+    """The run's final preview grid, else its latest previews/step_*.png; None if it has none."""
+    run_dir = Path(run_dir)
+    if (run_dir / "preview_final.png").exists():
+        return run_dir / "preview_final.png"
+    steps = sorted((run_dir / "previews").glob("step_*.png"))
+    return steps[-1] if steps else None
+
+
+def preview_row(weights_dir, project: str, runs: list[str]):
+    """One figure: each run's latest preview grid side by side, titled with its name."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(len(runs), 1), figsize=(5 * max(len(runs), 1), 4), squeeze=False)
+    for ax, run in zip(axes[0], runs):
+        png = latest_preview(paths.run_dir(weights_dir, project, run))
+        ax.imshow(plt.imread(png) if png else np.ones((8, 8, 3)))
+        ax.set_title(run if png else f"{run} (no preview yet)")
+        ax.axis("off")
+    fig.tight_layout()
+    return fig

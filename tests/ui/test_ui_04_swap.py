@@ -1,0 +1,60 @@
+"""04_swap with INTERACTIVE=True in JupyterLab: the scrubber's frame slider and its colour and blend
+dropdowns each redraw the original | swapped preview, and no cell prints an error."""
+
+import time
+
+import pytest
+
+from swaplab import train
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """weights/uiswap/tiny: the "tiny" model trained 2 steps on synthetic faces (enough to load and swap)."""
+    root = tmp_path_factory.mktemp("ui04")
+    config = train.TrainConfig(project="uiswap", run="tiny", model="tiny", batch_size=4, steps=2, log_every=1,
+                               preview_every=1000, save_every=1000, data_dir=str(root / "data"),
+                               weights_dir=str(root / "weights"))
+    train.train(config, data=tuple(train.synthetic_faces(8, config.image_size, person=p) for p in (0, 1)))
+    return root
+
+
+def _changes(image, before: str, timeout: float = 60) -> str:
+    """Wait until the preview's source differs from ``before``; return the new one."""
+    end = time.time() + timeout
+    while time.time() < end:
+        now = image.get_attribute("src")
+        if now and now != before:
+            return now
+        time.sleep(0.2)
+    raise AssertionError(f"the scrubber's preview did not redraw within {timeout:.0f} s")
+
+
+def test_04_swap_scrubber_redraws(tiny_run, open_notebook, screenshot_on_failure):
+    params = {"PROJECT": "uiswap", "RUN": "tiny", "INPUT": "samples/grid/s1/bbaf2n.mpg", "DIRECTION": "a2b",
+              "DURATION": 0.4, "BATCH_SIZE": 4, "DATA_DIR": str(tiny_run / "data"),
+              "WEIGHTS_DIR": str(tiny_run / "weights"), "INTERACTIVE": True}
+    nb = open_notebook("04_swap", params)
+    with screenshot_on_failure(nb):
+        nb.run_all()
+        nb.wait_finished(240)
+        panel = nb.cell("swap.scrubber(").locator(".widget-vbox").first
+        image = panel.locator("img").first
+        first = _changes(image, "")  # drawn once when shown
+
+        readout = panel.locator(".widget-slider", has_text="frame").locator(".widget-readout").first
+        readout.click()
+        readout.press("Control+a")
+        readout.type("40")
+        readout.press("Enter")
+        moved = _changes(image, first)
+
+        dropdowns = {d.locator("label").inner_text().strip(): d.locator("select")
+                     for d in panel.locator(".widget-dropdown").all()}
+        assert {"colour", "blend"} <= set(dropdowns), f"scrubber dropdowns: {sorted(dropdowns)}"
+        dropdowns["colour"].select_option("none")
+        recoloured = _changes(image, moved)
+        dropdowns["blend"].select_option("seamless")
+        _changes(image, recoloured)
+
+        assert not nb.bad_outputs(), f"error output in 04_swap: {nb.bad_outputs()}"
