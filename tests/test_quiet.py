@@ -36,7 +36,7 @@ def test_tensorflow_and_mediapipe_start_quietly_and_errors_stay_visible(tmp_path
             "landmarks.Landmarker(mode='image').detect(np.zeros((64, 64, 3), np.uint8))\n"
             "print('ready', flush=True)\n"
             "raise SystemExit('a real error: visible')\n")
-    env = {**os.environ, "PYTHONPATH": LIB}
+    env = {**os.environ, "PYTHONPATH": LIB, "SWAPLAB_QUIET": "1"}  # as in a Jupyter kernel
     env.pop("TF_CPP_MIN_LOG_LEVEL", None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert out.stdout.strip() == "ready", out.stderr[-2000:]
