@@ -172,8 +172,14 @@ def tf_config_workers() -> int:
 def select_strategy() -> tf.distribute.Strategy:
     """MultiWorkerMirroredStrategy if TF_CONFIG names several workers; else MirroredStrategy over all
     local GPUs if more than one, the GPU if one, else the CPU default."""
-    if tf_config_workers() > 1:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+    workers = tf_config_workers()
+    if workers > 1:
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as e:  # "Collective ops must be configured at program startup"
+            raise RuntimeError(f"TF_CONFIG names {workers} workers but TensorFlow already ran in this process "
+                               f"({e}): start each worker with python -m swaplab.train_worker CONFIG "
+                               "(README, 'Several GPUs, several machines'), or unset TF_CONFIG") from None
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy([g.name for g in gpus])

@@ -12,8 +12,9 @@ CONFIG is a JSON file of ``swaplab.train.TrainConfig`` fields: the ``config.json
 folder; the others write to temporary folders that are removed at the end. Every worker
 reads the face sets under DATA_DIR and the chief's checkpoint under WEIGHTS_DIR, so both
 must be reachable on every machine (copies of the face sets, a shared folder for the
-weights). If a worker dies, stop the others and start all of them again with the same
-command: they resume from the chief's last checkpoint. Without TF_CONFIG (or with one
+weights). If a worker dies, the others stop within seconds (exit status 3, one line saying
+so); start all of them again with the same command: they resume from the chief's last
+checkpoint. Without TF_CONFIG (or with one
 worker in it) this trains on this machine alone, like 03_train.
 
 The last line a worker prints is ``WORKER_REPORT {json}``: the run's report plus
