@@ -37,6 +37,7 @@ bench: setup  ## speed figures: extraction, training, conversion
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/input_pipeline.py
 	$(PY) benchmarks/convert_speed.py
+	$(PY) benchmarks/multiworker.py
 
 lint: setup
 	$(PY) -m ruff check lib tests benchmarks

@@ -187,6 +187,14 @@ class SwapModel(keras.Model):
         loss_b = self.loss_fn(data["target_b"], pred_b, data["mask_b"])
         return loss_a, loss_b
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras (TensorFlow backend) averages a first batch over the replicas to build an unbuilt model
+        before ``fit``; under MultiWorkerMirroredStrategy that average fails on a dict of batches. A
+        model from ``build_swap_model`` is built, so once its optimizer is built there is nothing to do."""
+        if self.built and self.optimizer is not None and self.optimizer.built:
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def train_step(self, data):
         with tf.GradientTape() as tape:
             loss_a, loss_b = self._side_losses(data, training=True)
@@ -198,13 +206,23 @@ class SwapModel(keras.Model):
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
         self.loss_a_tracker.update_state(loss_a)
         self.loss_b_tracker.update_state(loss_b)
-        return {m.name: m.result() for m in self.metrics}
+        return self._step_logs()
+
+    def _step_logs(self) -> dict:
+        """The trackers' means. With several workers, Keras averages a step's results with
+        ``strategy.reduce("MEAN", v, axis=0)``, which fails on scalars (tensorflow/tensorflow#72388):
+        there each mean goes out as a vector of one, and the average comes back a scalar."""
+        logs = {m.name: m.result() for m in self.metrics}
+        strategy = tf.distribute.get_strategy()
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode():
+            logs = {k: tf.reshape(v, [1]) for k, v in logs.items()}
+        return logs
 
     def test_step(self, data):
         loss_a, loss_b = self._side_losses(data, training=False)
         self.loss_a_tracker.update_state(loss_a)
         self.loss_b_tracker.update_state(loss_b)
-        return {m.name: m.result() for m in self.metrics}
+        return self._step_logs()
 
     def reconstruct(self, faces, side: str, batch_size: int = 256) -> np.ndarray:
         """Encode ``faces`` and decode with ``side``'s decoder ("a" or "b").

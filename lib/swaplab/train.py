@@ -28,18 +28,27 @@ Hardware: on a CPU Keras runs on the default strategy (oneDNN uses all cores), i
 mixed_bfloat16 where the CPU has bf16 units (AMX or AVX512-BF16: ~1.8x the steps of slim,
 1.35x of lite; ``cpu_has_bf16``), else in float32 (``PRECISION`` overrides). With one GPU the model runs in mixed_float16 with XLA (``jit_compile``); with
 several, ``tf.distribute.MirroredStrategy`` splits each batch over the local GPUs and
-all-reduces the gradients. For several machines, use
-``tf.distribute.MultiWorkerMirroredStrategy``: set ``TF_CONFIG`` on every worker
-(``{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker",
-"index": i}}``), pass ``strategy=tf.distribute.MultiWorkerMirroredStrategy()`` to
-``train``, and let only worker 0 keep its checkpoint and plots (the others write to a
-scratch ``weights_dir``); the batch size is global, split over all replicas.
+all-reduces the gradients. When ``TF_CONFIG`` names several workers (machines, or
+processes on one machine), ``tf.distribute.MultiWorkerMirroredStrategy`` does the same
+across them: start ``python -m swaplab.train_worker`` on each (README, "Several
+machines"). BATCH_SIZE is global: split over all replicas of all workers. Every worker
+builds the same data pipeline and keeps its share of each global batch (auto-sharding
+by DATA), so a run's batches, and its losses, do not depend on how many workers share
+them. Only the chief (task 0) writes into the run folder; the others write to temporary
+folders removed at the end, and all of them resume from the chief's checkpoint, so the
+weights folder must be one that every worker can read.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
+import tempfile
 import time
+import zlib
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -167,14 +176,100 @@ def compute_dtype(precision: str, on_gpu: bool) -> str | None:
     return None if precision == "float32" else precision
 
 
+def tf_config_workers() -> int:
+    """How many workers (a "chief" counts as one) the TF_CONFIG environment variable names; 1 without it."""
+    text = os.environ.get("TF_CONFIG", "").strip()
+    if not text:
+        return 1
+    example = '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
+    try:
+        spec = json.loads(text)
+        cluster, task = spec["cluster"], spec["task"]
+        n = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+        if task["type"] not in ("chief", "worker") or not 0 <= int(task["index"]) < len(cluster[task["type"]]):
+            raise ValueError(f"task {task} is not in the cluster")
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"TF_CONFIG={text[:200]!r} is not a cluster spec ({type(e).__name__}: {e}): "
+                         f"set it like {example}, or unset it to train on this machine alone") from None
+    return n
+
+
 def select_strategy() -> tf.distribute.Strategy:
-    """MirroredStrategy over all local GPUs if more than one, the GPU if one, else the CPU default."""
+    """MultiWorkerMirroredStrategy if TF_CONFIG names several workers; else MirroredStrategy over all
+    local GPUs if more than one, the GPU if one, else the CPU default."""
+    workers = tf_config_workers()
+    if workers > 1:
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as e:  # "Collective ops must be configured at program startup"
+            raise RuntimeError(f"TF_CONFIG names {workers} workers but TensorFlow already ran in this process "
+                               f"({e}): start each worker with python -m swaplab.train_worker CONFIG "
+                               "(README, 'Several GPUs, several machines'), or unset TF_CONFIG") from None
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy([g.name for g in gpus])
     if gpus:
         return tf.distribute.OneDeviceStrategy(gpus[0].name)
     return tf.distribute.get_strategy()
+
+
+def worker_info(strategy: tf.distribute.Strategy) -> tuple[int, int, bool]:
+    """(this worker's index, number of workers, is it the chief) of a strategy; (0, 1, True) on one machine."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or resolver.task_type is None:
+        return 0, 1, True
+    cluster = resolver.cluster_spec().as_dict()
+    n = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
+    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
+    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in cluster)
+    index = task_id + len(cluster.get("chief", [])) if task_type == "worker" else 0
+    return index, n, chief
+
+
+@contextmanager
+def write_dir(run_dir: Path, strategy: tf.distribute.Strategy):
+    """The folder this worker writes its checkpoints, history and previews to: the run folder on
+    the chief, a temporary folder (removed at the end, however the run ends) on the other workers."""
+    index, _, chief = worker_info(strategy)
+    if chief:
+        yield run_dir
+        return
+    scratch = Path(tempfile.mkdtemp(prefix=f"swaplab-worker{index}-")) / run_dir.name
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch.parent, ignore_errors=True)
+
+
+def check_workers_agree(strategy: tf.distribute.Strategy, config: "TrainConfig", step: int) -> None:
+    """With several workers: raise on every worker unless all resume from the same step with the same
+    settings (paths aside), which a run folder that not all workers can read would break."""
+    _, n, _ = worker_info(strategy)
+    if n == 1:
+        return
+    same = {k: v for k, v in config.to_json().items() if k not in ("data_dir", "weights_dir", "interactive")}
+    mine = tf.constant([[step, zlib.crc32(json.dumps(same, sort_keys=True, default=str).encode())]], tf.int64)
+
+    def gather():
+        return tf.distribute.get_replica_context().all_gather(mine, axis=0)
+
+    every = tf.function(lambda: strategy.run(gather), autograph=False)()
+    rows = strategy.experimental_local_results(every)[0].numpy()
+    if len({int(r[0]) for r in rows}) > 1:
+        raise RuntimeError(f"the workers resume from different steps {[int(r[0]) for r in rows]} (worker 0 first): "
+                           f"WEIGHTS_DIR={config.weights_dir!r} must be a folder every worker reads (shared "
+                           "storage), or copy the chief's run folder to each machine before starting")
+    if len({int(r[1]) for r in rows}) > 1:
+        raise RuntimeError("the workers were started with different training settings: give every worker "
+                           "the same config file")
+
+
+def shard_by_data() -> tf.data.Options:
+    """Dataset options for several workers: every worker runs the whole pipeline and keeps its replicas'
+    slices of each global batch (the in-memory faces have no files to shard by)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return options
 
 
 def make_dataset(images, masks, batch_size: int, seed: int, augment: AugmentConfig | None = None,
@@ -446,6 +541,24 @@ class _RunCallback(keras.callbacks.Callback):
 
 
 def train(config: TrainConfig, callbacks: list | None = None, data=None, strategy=None) -> dict:
+    """Train (or resume) the run ``config`` describes; returns the report (see ``_train``).
+
+    strategy: a ``tf.distribute`` strategy, or None for ``select_strategy()`` (MultiWorkerMirroredStrategy
+    when TF_CONFIG names several workers: then only the chief writes into the run folder).
+    """
+    strategy = strategy or select_strategy()
+    replicas, workers = strategy.num_replicas_in_sync, worker_info(strategy)[1]
+    if config.batch_size % replicas:
+        raise ValueError(f"BATCH_SIZE={config.batch_size} does not split evenly over {replicas} replicas: "
+                         f"give a multiple of {replicas} (BATCH_SIZE is global, the sum over all replicas)")
+    if workers > 1 and config.time_budget_min:
+        raise ValueError(f"TIME_BUDGET_MIN={config.time_budget_min} with {workers} workers: their clocks would "
+                         "stop them at different steps; set TIME_BUDGET_MIN=0 and give STEPS instead")
+    with write_dir(config.run_dir, strategy) as out_dir:
+        return _train(config, callbacks, data, strategy, out_dir)
+
+
+def _train(config: TrainConfig, callbacks: list | None, data, strategy, out_dir: Path) -> dict:
     """Train (or resume) the run ``config`` describes; returns the report also saved as train_report.json.
 
     data: ((images_a, masks_a), (images_b, masks_b)) in memory, or None to read the face
@@ -478,7 +591,6 @@ def train(config: TrainConfig, callbacks: list | None = None, data=None, strateg
     if data is None:
         data = load_training_data(config)
     keras.utils.set_random_seed(config.seed)
-    strategy = strategy or select_strategy()
     on_gpu = bool(tf.config.list_logical_devices("GPU"))
     with strategy.scope():
         dtype = compute_dtype(config.precision, on_gpu)
@@ -501,32 +613,34 @@ def train(config: TrainConfig, callbacks: list | None = None, data=None, strateg
                                  f"set MODEL={source.model_name!r} or INIT_FROM=None")
             model.set_weights(source.get_weights())  # layers only: the optimizer starts fresh
     done = int(model.optimizer.iterations.numpy())
+    check_workers_agree(strategy, config, done)  # several workers: all resume from the chief's checkpoint
     history = [h for h in read_json(run_dir / "history.json", []) if h["step"] <= done] if resume else []
     time_before = history[-1]["time_s"] if history else 0.0
 
     def save():
-        with atomic_path(run_dir / CHECKPOINT, suffix=".weights.h5") as tmp:
+        with atomic_path(out_dir / CHECKPOINT, suffix=".weights.h5") as tmp:
             model.save_weights(tmp)
         steps_done = int(model.optimizer.iterations.numpy())
-        write_json(run_dir / "history.json", history)
-        write_json(run_dir / "config.json", {**config.to_json(), "steps_done": steps_done})
+        write_json(out_dir / "history.json", history)
+        write_json(out_dir / "config.json", {**config.to_json(), "steps_done": steps_done})
 
-    run_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)  # the run folder; a temporary one on a worker other than the chief
     if not resume:
-        write_json(run_dir / "config.json", {**config.to_json(), "steps_done": 0})
+        write_json(out_dir / "config.json", {**config.to_json(), "steps_done": 0})
     warp = tf.Variable(1.0, trainable=False, dtype=tf.float32, name="warp_strength")  # read by the input pipeline
     ds = make_training_dataset(*data, config.batch_size, config.seed, config.augment, start=done, warp_strength=warp)
+    ds = ds.with_options(shard_by_data())  # several workers: each keeps its replicas' share of every global batch
     callbacks = list(callbacks or [])
     run_cb = _RunCallback(config, history, time_before, save, [c for c in callbacks if hasattr(c, "off_clock_s")])
     from swaplab.viz import LivePlot
 
     # a fixed set of faces, evenly spread over each set, so previews are comparable over time
     picks = [np.linspace(0, len(images) - 1, min(4, len(images))).astype(int) for images, _ in data]
-    live = LivePlot(data[0][0][picks[0]], data[1][0][picks[1]], history, run_dir, config.preview_every,
+    live = LivePlot(data[0][0][picks[0]], data[1][0][picks[1]], history, out_dir, config.preview_every,
                     run_cb.step, config.interactive)
     from swaplab.tracking import TensorBoardLog
 
-    board = TensorBoardLog(run_dir, history, run_cb.step, config.batch_size, config.preview_every, live)  # after live
+    board = TensorBoardLog(out_dir, history, run_cb.step, config.batch_size, config.preview_every, live)  # after live
     started = time.perf_counter()
     if done < config.steps:
         le = config.log_every
@@ -547,6 +661,6 @@ def train(config: TrainConfig, callbacks: list | None = None, data=None, strateg
         source_dir = paths.source_run_dir(config.weights_dir, config.project, config.init_from)
         report["warm_start"] = {"init_from": config.init_from,
                                 **warm_start_savings(history, read_json(source_dir / "history.json", []))}
-    write_json(run_dir / "train_report.json", report)
+    write_json(out_dir / "train_report.json", report)
     return report
 
