@@ -41,3 +41,16 @@ def test_tensorflow_and_mediapipe_start_quietly_and_errors_stay_visible(tmp_path
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600)
     assert out.stdout.strip() == "ready", out.stderr[-2000:]
     assert out.stderr.strip() == "a real error: visible", f"stderr holds more than the error:\n{out.stderr[-3000:]}"
+
+
+def test_a_kernels_own_stderr_goes_to_its_log_not_the_console(tmp_path, capfd):
+    """The demo runs each notebook's kernel with its process-level stderr in the step's kernel.log."""
+    from swaplab.notebooks import _stderr_of_children
+
+    log = tmp_path / "kernel.log"
+    with _stderr_of_children(log):
+        subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('[IPKernelApp] WARNING | noise\\n')"], check=True)
+    sys.stderr.write("the demo's own line\n")
+    err = capfd.readouterr().err
+    assert "noise" not in err and "the demo's own line" in err
+    assert log.read_text() == "[IPKernelApp] WARNING | noise\n"

@@ -117,8 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         label = name + "".join(f" [{params[k]}]" for k in ("PERSON", "DIRECTION") if k in params)
         print(f"[{i}/{len(plan)}] {label} ...", flush=True)
         tag = params.get("PERSON") or params.get("DIRECTION") or ""
-        run_notebook(name, params, out_dir / f"{i:02d}_{name}_{tag}".rstrip("_"),
-                     stdout_file=TrainingLines() if name == "03_train" else None)
+        step_dir = out_dir / f"{i:02d}_{name}_{tag}".rstrip("_")
+        step_dir.mkdir(parents=True, exist_ok=True)
+        # the kernel's own stderr (Jupyter's transport and shutdown notices) goes to a file, not the console
+        run_notebook(name, params, step_dir, stdout_file=TrainingLines() if name == "03_train" else None,
+                     kernel_log=step_dir / "kernel.log")
         print(f"      done in {time.time() - t:.0f}s", flush=True)
 
     data = repo_root() / "data" / args.project

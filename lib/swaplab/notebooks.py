@@ -9,6 +9,7 @@ raises ``NotebookError`` naming the notebook, the cell and the error.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -42,11 +43,14 @@ def run_notebook(
     timeout: int | None = 3600,
     log_output: bool = False,
     stdout_file=None,
+    kernel_log: str | Path | None = None,
 ) -> Path:
     """Execute a notebook with ``parameters`` injected; return the executed copy's path.
 
     ``stdout_file``: an object with ``write``/``flush`` that receives the cells' printed output
-    as it comes (the demo shows 03_train's progress lines this way)."""
+    as it comes (the demo shows 03_train's progress lines this way). ``kernel_log``: a file that
+    receives the kernel process's own stderr (Jupyter's transport warnings, its shutdown notices)
+    instead of this process's console; cell outputs and errors are not affected."""
     import papermill as pm
 
     src = notebook_path(name)
@@ -55,14 +59,31 @@ def run_notebook(
     out = out_dir / src.name
     t0 = time.time()
     try:
-        pm.execute_notebook(
-            str(src), str(out), parameters=parameters or {}, cwd=str(src.parent),
-            kernel_name="python3", progress_bar=False, log_output=log_output,
-            execution_timeout=timeout, request_save_on_cell_execute=False, stdout_file=stdout_file,
-        )
+        with _stderr_of_children(kernel_log):
+            pm.execute_notebook(
+                str(src), str(out), parameters=parameters or {}, cwd=str(src.parent),
+                kernel_name="python3", progress_bar=False, log_output=log_output,
+                execution_timeout=timeout, request_save_on_cell_execute=False, stdout_file=stdout_file,
+            )
     except pm.PapermillExecutionError as e:
         raise NotebookError(f"{src.name} failed in cell {e.exec_count} after {time.time() - t0:.0f}s: {e.ename}: {e.evalue} (executed copy: {out})") from None
     return out
+
+
+@contextlib.contextmanager
+def _stderr_of_children(path: str | Path | None):
+    """While inside, file descriptor 2 (which the kernel process inherits) writes to ``path``; None: unchanged."""
+    if path is None:
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def notebook_parameters(name: str) -> dict[str, str]:
