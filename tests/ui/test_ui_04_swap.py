@@ -33,7 +33,8 @@ def _changes(image, before: str, timeout: float = 60) -> str:
 def test_04_swap_scrubber_redraws(tiny_run, open_notebook, screenshot_on_failure):
     params = {"PROJECT": "uiswap", "RUN": "tiny", "INPUT": "samples/grid/s1/bbaf2n.mpg", "DIRECTION": "a2b",
               "DURATION": 0.4, "BATCH_SIZE": 4, "DATA_DIR": str(tiny_run / "data"),
-              "WEIGHTS_DIR": str(tiny_run / "weights"), "INTERACTIVE": True}
+              "WEIGHTS_DIR": str(tiny_run / "weights"), "INTERACTIVE": True,
+              "TARGET": "largest"}  # the tiny project has no face sets to pick a person by
     nb = open_notebook("04_swap", params)
     with screenshot_on_failure(nb):
         nb.run_all()
