@@ -6,7 +6,6 @@ only catch hangs: under load from other processes it takes longer)."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,22 +13,12 @@ import time
 import pytest
 
 from swaplab.train import TrainConfig, load_run, run_config, synthetic_faces, tf_config_workers, train
-from swaplab.train_worker import read_config
+from swaplab.train_worker import free_ports, read_config
 
 FACES = 16  # synthetic faces per person, as ``--synthetic 16`` makes them
 SETTINGS = dict(project="p", run="r", model="tiny", batch_size=8, log_every=2, save_every=2, preview_every=1000,
                 learning_rate=1e-3, seed=3,
                 lr_schedule="constant", warmup_steps=0, warp_end=1.0)  # a schedule that ignores STEPS: see below
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 @pytest.fixture

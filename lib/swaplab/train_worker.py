@@ -38,6 +38,19 @@ from swaplab.augment import AugmentConfig
 _WRITTEN_BY_RUNS = {"image_size", "steps_done"}  # keys of a run's config.json that are not settings
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free TCP ports on 127.0.0.1, for a TF_CONFIG of workers on this machine (tests, benchmarks)."""
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
 def read_config(path, steps: int | None = None):
     """The TrainConfig in the JSON file ``path`` (a run's config.json, or the fields written by hand)."""
     from swaplab.train import TrainConfig
