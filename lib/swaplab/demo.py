@@ -97,7 +97,10 @@ def headline(metrics_swap: dict, metrics_self: dict | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .models import DEFAULT_CPU_MODEL
+    from . import _quiet
+
+    _quiet.install()  # the demo is a program of SwapLab's own: its console stays free of C++ log chatter
+    from .models import DEFAULT_CPU_MODEL  # imports TensorFlow
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--project", default="demo", help="project name: data/<project>, weights/<project>")
