@@ -30,7 +30,7 @@ from pathlib import Path
 import keras
 
 from swaplab import demo, evaluate, identity, paths, swap, train
-from swaplab.io import write_json
+from swaplab.files import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 # Ablation rows: TrainConfig fields. "classic" is the recipe SwapLab had before the tuning (lite, 64 px,

@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE))
 
 import quality_curve  # noqa: E402
 from swaplab import collect, faceset, train  # noqa: E402
-from swaplab.io import write_json  # noqa: E402
+from swaplab.files import write_json  # noqa: E402
 
 BASE_PEOPLE = {  # person -> (sample key, align options): everyone in the samples who is not in the demo pair
     "c": ("samples/headpose/head-pose-face-detection-female.gif", {}),

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplab import assets, collect, io, video, widgets
+from swaplab import assets, collect, files, video, widgets
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 S2 = ["samples/grid/s2/id2_vcd_swwp2s.mpg", "samples/grid/s2/pwij3p.mpg"]
@@ -53,7 +53,7 @@ def test_local_file_is_copied_and_recorded(clips, tmp_path):
     assert e["sha256"] == assets.MANIFEST["samples/grid/s2/pwij3p.mpg"].sha256 == assets.sha256_of(sources(tmp_path) / e["file"])
     assert e["consent_note"] == collect.CONSENT_REMINDER and e["credits"] == []  # not under a samples/ path
     assert datetime.fromisoformat(e["added"]).tzinfo is not None
-    assert io.read_json(sources(tmp_path) / "manifest.json")["sources"] == [e]
+    assert files.read_json(sources(tmp_path) / "manifest.json")["sources"] == [e]
 
 
 def test_link_and_time_range(clips, tmp_path):

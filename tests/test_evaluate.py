@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from swaplab import assets, evaluate, faceset, identity, io, paths, video
+from swaplab import assets, evaluate, faceset, files, identity, paths, video
 
 S1_GALLERY = "samples/grid/s1/bbaf2n.mpg"
 S2_GALLERY = "samples/grid/s2/pwij3p.mpg"
@@ -133,7 +133,7 @@ def test_gallery_from_face_set_uses_stored_embeddings_and_from_crops(galleries, 
     monkeypatch.setattr(evaluate, "GALLERY_MIN", 10_000)  # too few stored: embed a sample of the kept crops here
     c_few, n_few = evaluate.gallery_centroid(galleries["s1"], embedder, max_faces=3)
     assert n_few == 3 and identity.distance(c, c_few) < 0.3
-    crops, masks = evaluate.video_faces(clip, 160, max_faces=4)
+    crops, masks = evaluate.aligned_video_faces(clip, 160, max_faces=4)
     assert crops.shape == (4, 160, 160, 3) and crops.dtype == np.uint8
     assert masks.shape == (4, 160, 160) and 0.25 < (masks > 0).mean() < 0.8  # the face hull: about 40 % of an aligned crop
     c2, n2 = evaluate.gallery_centroid(crops, embedder)
@@ -180,7 +180,7 @@ def test_reconstruction_metrics_with_a_real_untrained_model(clip):
     from swaplab.models import build_swap_model
 
     model = build_swap_model("lite")
-    faces, masks = evaluate.video_faces(clip, model.image_size, max_faces=4)
+    faces, masks = evaluate.aligned_video_faces(clip, model.image_size, max_faces=4)
     r = evaluate.reconstruction_metrics(model, faces, "a", masks=masks)
     assert r["faces"] == 4 and 0 <= r["ssim"] < 0.5 and 0 < r["psnr"] < 20  # random weights rebuild nothing
 
@@ -210,7 +210,7 @@ def test_locate_swap_prefers_given_then_report_then_default(tmp_path, clip):
     assert evaluate.locate_swap(tmp_path, "p", clip, "a2b")["swapped"] == default
     other = tmp_path / "cut.mp4"
     other.write_bytes(b"x")
-    io.write_json(paths.reports_dir(tmp_path, "p") / "04_swap.json",
+    files.write_json(paths.reports_dir(tmp_path, "p") / "04_swap.json",
                   {"input": str(clip), "output": str(other), "direction": "a2b", "start": 1.0, "duration": 0.5})
     found = evaluate.locate_swap(tmp_path, "p", clip, "a2b")
     assert (found["swapped"], found["start"], found["duration"]) == (other, 1.0, 0.5)
@@ -259,7 +259,7 @@ def test_detail_ratio_sees_blur_that_identity_and_pose_do_not(tmp_path, clip, ga
 def test_another_identity_is_not_retrieved_among_n(tmp_path, clip, galleries, embedder):
     """s2's clip posing as a swap of s1's: nearest to s2 among three identities, outside s1's own spread."""
     other = assets.fetch("samples/grid/s2/id2_vcd_swwp2s.mpg", data_dir=tmp_path)
-    crops, _ = evaluate.video_faces(assets.fetch("samples/headpose/head-pose-face-detection-male.gif", data_dir=tmp_path),
+    crops, _ = evaluate.aligned_video_faces(assets.fetch("samples/headpose/head-pose-face-detection-male.gif", data_dir=tmp_path),
                                     160, max_faces=8)
     r = evaluate.evaluate_swap(clip, other, galleries["s2"], galleries["s1"], duration=1.2, identity_frames=6,
                                embedder=embedder, progress=False, others={"male": crops})

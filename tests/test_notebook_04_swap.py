@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from swaplab import SYNTHETIC_TAG, io, train, video
+from swaplab import SYNTHETIC_TAG, files, train, video
 from swaplab.notebooks import run_notebook
 
 
@@ -34,7 +34,7 @@ def test_04_swap_on_a_sample_clip(tiny_run, tmp_path):
     assert (info.width, info.height, info.frame_count, info.fps) == (720, 288, 25, 25.0)
     assert info.has_audio and info.tags["comment"] == SYNTHETIC_TAG
     reports = data / "nbswap" / "reports"
-    summary = io.read_json(reports / "04_swap.json")
+    summary = files.read_json(reports / "04_swap.json")
     assert (summary["frames"], summary["faces_swapped"], summary["direction"]) == (25, 25, "a2b")
     assert summary["options"]["side_by_side"] is True and summary["warnings"] == []
     assert abs(summary["audio_s"] - 1.0) < 0.06
@@ -75,7 +75,7 @@ def test_04_swap_a_batch_of_a_photo_a_clip_and_a_broken_file_by_identity(swapped
     params = {"PROJECT": p["project"], "RUN": p["run"], "INPUT": str(folder), "OUTPUT": str(out), "DIRECTION": "a2b",
               "TARGET": "identity", "MASK": "hull-hair", "DATA_DIR": str(p["data_dir"]), "WEIGHTS_DIR": str(p["weights_dir"])}
     run_notebook("04_swap", params, tmp_path / "runs")
-    rows = {r["input"].rsplit("/", 1)[-1]: r for r in io.read_json(p["data_dir"] / p["project"] / "reports" / "04_swap.json")["inputs"]}
+    rows = {r["input"].rsplit("/", 1)[-1]: r for r in files.read_json(p["data_dir"] / p["project"] / "reports" / "04_swap.json")["inputs"]}
     assert "broken.mp4" in rows["broken.mp4"]["error"] and not rows["broken.mp4"]["output"]
     assert rows["s1_still.png"]["faces_swapped"] == 1 and rows["s1_still.png"]["faces_seen"] == {"source": 1}
     assert rows["woman.gif"]["faces_swapped"] == 0 and rows["woman.gif"]["faces_seen"] == {"other": 23}

@@ -89,7 +89,7 @@ def _face_set(data_dir, project, person, images):
     """A minimal face set on disk in 02_align's format (crops + index + summary), from synthetic faces."""
     import cv2
 
-    from swaplab.io import write_json
+    from swaplab.files import write_json
 
     faces = paths.faces_dir(data_dir, project, person)
     (faces / "crops").mkdir(parents=True)

@@ -24,7 +24,7 @@ def sets(tmp_path_factory):
 
 def test_count_rule(sets):
     _, a, b = sets
-    words = report.warnings(report.coverage(a, b))
+    words = report.coverage_warnings(report.coverage(a, b))
     assert f"b has {len(b)} faces; 300 is the floor for a usable swap, 1000+ is good: collect more footage of b" in words
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from swaplab import io, sweep, tracking
+from swaplab import files, sweep, tracking
 
 
 def test_grid_names_and_bad_grids():
@@ -31,11 +31,11 @@ def test_sweep_fills_the_table_and_06_compare_shows_it(aligned_project, tmp_path
     for name, row in mine.items():
         assert row["model"] == "tiny" and row["steps"] == 2 and row["loss_a"] > 0
         assert row["a2b detail_ratio"] is not None, f"{name}: no metrics of 05_evaluate in the table: {row}"
-        assert io.read_json(weights / project / name / "metrics_a2b.json")["run"] == name
+        assert files.read_json(weights / project / name / "metrics_a2b.json")["run"] == name
 
     out = run_notebook("06_compare", {"PROJECT": project, "RUNS": sorted(mine), "DATA_DIR": str(data),
                                       "WEIGHTS_DIR": str(weights)}, tmp_path / "06")
-    report = io.read_json(data / project / "reports" / "06_compare.json")
+    report = files.read_json(data / project / "reports" / "06_compare.json")
     assert [r["run"] for r in report["runs"]] == sorted(mine)
     assert all((data / project / "reports" / f).stat().st_size > 5_000
                for f in ("06_compare_losses.png", "06_compare_previews.png"))

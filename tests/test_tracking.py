@@ -2,7 +2,7 @@
 
 import json
 
-from swaplab import io, tracking, train
+from swaplab import files, tracking, train
 
 
 def _tiny(tmp_path, run: str, steps: int) -> train.TrainConfig:
@@ -19,7 +19,7 @@ def test_a_run_writes_tensorboard_logs_and_fills_the_table(tmp_path):
     scalars = tracking.read_scalars(config.run_dir / tracking.LOG_DIR)
     assert [s for s, _ in scalars["loss/a"]] == [2, 4] and len(scalars["loss/b"]) == 2
     assert scalars["learning_rate"][-1][1] > 0 and scalars["faces_per_s"][-1][1] > 0
-    history = io.read_json(config.run_dir / "history.json")
+    history = files.read_json(config.run_dir / "history.json")
     assert abs(scalars["loss/a"][-1][1] - history[-1]["loss_a"]) < 1e-6
     import tensorflow as tf
 
@@ -29,7 +29,7 @@ def test_a_run_writes_tensorboard_logs_and_fills_the_table(tmp_path):
 
     # 05_evaluate's result for r1 in the project's reports: it joins r1's row only
     reports = tmp_path / "data" / "tr" / "reports"
-    io.write_json(reports / "metrics_a2b.json", {"run": "r1", "direction": "a2b", "summary": {"detail_ratio": 0.5}})
+    files.write_json(reports / "metrics_a2b.json", {"run": "r1", "direction": "a2b", "summary": {"detail_ratio": 0.5}})
     rows = tracking.runs_table(tmp_path / "data", tmp_path / "weights", "tr")
     assert [r["run"] for r in rows] == ["r1", "r2"] and [r["steps"] for r in rows] == [4, 2]
     assert rows[0]["a2b detail_ratio"] == 0.5 and "a2b detail_ratio" not in rows[1]

@@ -9,8 +9,9 @@ speakers, framed so that the whole landmark box spans 10 %..90 % of the crop
 vertically: forehead to chin fills the crop, with a little margin.
 
 Every crop keeps its 2x3 matrix (frame pixels -> crop pixels), so crop-space
-results (a swapped face, a mask) map back into the frame exactly: ``paste_roi``
-warps them only into the face's bounding box, not the whole frame.
+results (a swapped face, a mask) map back into the frame exactly: ``uncrop_to_roi``
+warps them into a box of the frame only (``roi``: the whole crop's box; ``blend.paste``
+passes the tighter box of its mask), never the whole frame.
 """
 
 from __future__ import annotations
@@ -27,8 +28,6 @@ TEMPLATE = np.array([
 ], dtype=np.float64)
 
 # Regions in Face Mesh indices (contours, in order) for masks and loss weights.
-FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
-             176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]
 LEFT_EYE = [33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246]
 RIGHT_EYE = [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466]
 LEFT_BROW = [70, 63, 105, 66, 107, 55, 65, 52, 53, 46]

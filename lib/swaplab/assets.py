@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from .io import atomic_path
+from .files import atomic_path
 from .paths import repo_root
 
 _MODEL_URL = (
@@ -188,14 +188,6 @@ def fetch(
             f"or set SWAPLAB_MIRROR to a folder holding {asset.key}"
         ) from None
     return dest
-
-
-def fetch_all(prefix: str, **kwargs) -> list[Path]:
-    """Fetch every asset under ``prefix`` (e.g. ``"samples/grid/s2/"``)."""
-    found = keys(prefix)
-    if not found:
-        raise AssetError(f"no asset under {prefix!r}; known prefixes: models/, samples/grid/s1/, samples/grid/s2/, samples/headpose/")
-    return [fetch(k, **kwargs) for k in found]
 
 
 def credits(paths_or_keys) -> list[str]:

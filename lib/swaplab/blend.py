@@ -2,7 +2,7 @@
 
 All the colour work happens in the aligned crop at the model's size (64 px for
 "lite"), where it is cheap; only the final paste touches the frame, and only the
-face's box (``align.roi``), never the whole frame:
+box of the face's mask (``align.uncrop_to_roi`` into it), never the whole frame:
 
 1. ``face_mask``: the face hull from the crop's landmarks, eroded (the model is
    least sure at the hull's edge: jaw line, hair line) and feathered.

@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import assets, paths, video
-from .io import atomic_path, read_json, write_json
+from .files import atomic_path, read_json, write_json
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import align, io, video
+from . import align, files, video
 from .landmarks import EXPRESSION_KEYS
 
 # What the demo aims for; the notebook prints reached vs target.
@@ -170,7 +170,7 @@ def locate_swap(data_dir: str | Path, project: str, input_video: str | Path, dir
     if swapped:
         found = {"swapped": Path(swapped), "start": 0.0, "duration": None, "from": "SWAPPED"}
     else:
-        report = io.read_json(reports_dir(data_dir, project) / "04_swap.json", default={})
+        report = files.read_json(reports_dir(data_dir, project) / "04_swap.json", default={})
         if report.get("output") and Path(report.get("input", "")).name == Path(input_video).name and report.get("direction") == direction:
             found = {"swapped": Path(report["output"]), "start": float(report.get("start") or 0.0),
                      "duration": report.get("duration"), "from": "reports/04_swap.json"}
@@ -540,7 +540,7 @@ def summary_table(summary: dict, reconstruction: dict | None = None) -> str:
 
 def write_metrics(result: dict, path: str | Path) -> Path:
     """Write a result (of ``evaluate_swap``, plus anything JSON-ready) atomically."""
-    return io.write_json(path, result)
+    return files.write_json(path, result)
 
 
 # ---------------------------------------------------------------- reconstruction
@@ -553,7 +553,7 @@ def reconstruction_metrics(model, faces: np.ndarray, side: str, masks: np.ndarra
     ``faces``: (N, S, S, 3) aligned crops, uint8 or float32 in [0, 1], of faces
     the model did NOT train on (else it measures memory, not generalisation);
     resized to ``model.image_size`` if needed. ``masks``: optional (N, S, S) face
-    masks (as ``video_faces`` returns): the scores then cover the face only, which
+    masks (as ``aligned_video_faces`` returns): the scores then cover the face only, which
     is all the model is trained to draw (the loss is masked; the background of a
     crop is never learned and never pasted). Returns means and per-face lists;
     with no faces, None scores and ``reason`` (why there are none) instead.
@@ -590,7 +590,7 @@ def _as_model_faces(faces: np.ndarray, size: int) -> np.ndarray:
     return faces
 
 
-def video_faces(path: str | Path, size: int, max_faces: int = 64, start: float = 0.0,
+def aligned_video_faces(path: str | Path, size: int, max_faces: int = 64, start: float = 0.0,
                 duration: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Aligned crops of the main face in up to ``max_faces`` frames spread over a video range, and their masks.
 
@@ -624,18 +624,18 @@ def held_back_faces(video_path: str | Path, faces_dir: str | Path, size: int, ma
 
     Training sees exactly the face set, so a clip that is not among its sources
     (by name, or by SHA-256 in 01_collect's manifest) is held back: the demo's
-    swapped s1 clip is. Crops as in ``video_faces``.
+    swapped s1 clip is. Crops as in ``aligned_video_faces``.
     """
     from . import assets, faceset
 
     fs = faceset.FaceSet(faces_dir)
-    manifest = io.read_json(Path(faces_dir).parent / "sources" / "manifest.json", default={"sources": []})
+    manifest = files.read_json(Path(faces_dir).parent / "sources" / "manifest.json", default={"sources": []})
     digests = {e.get("sha256") for e in manifest["sources"]}
     video_path = Path(video_path)
     if video_path.stem in fs.summary.get("sources", {}) or (video_path.is_file() and assets.sha256_of(video_path) in digests):
         why = f"{video_path.name} is one of {fs.person}'s training sources, so its faces are not held back"
         return np.zeros((0, size, size, 3), np.uint8), np.zeros((0, size, size), np.uint8), why
-    return (*video_faces(video_path, size, max_faces, start, duration), None)
+    return (*aligned_video_faces(video_path, size, max_faces, start, duration), None)
 
 
 # ---------------------------------------------------------------- figures
@@ -684,7 +684,7 @@ def plot_metrics(result: dict, out_dir: str | Path | None = None, name: str = "m
     fig.suptitle(f"{Path(result['swapped']).name}: per-frame metrics")
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        with io.atomic_path(Path(out_dir) / name) as tmp:
+        with files.atomic_path(Path(out_dir) / name) as tmp:
             fig.savefig(tmp, dpi=100)
     return fig
 

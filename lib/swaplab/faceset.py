@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from . import align, paths
-from .io import atomic_path, read_json, write_json
+from .files import atomic_path, read_json, write_json
 
 FACE_SIZE = 256  # px side of the saved crops; training resizes down from it
 MIN_FACE = 64  # px: smaller faces (landmark box side in the frame) carry too little detail to train on

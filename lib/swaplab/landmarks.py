@@ -23,8 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-N_LANDMARKS = 478
-
 # Blendshapes the data report and the expression metric look at most.
 EXPRESSION_KEYS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight", "browInnerUp")
 

@@ -10,7 +10,6 @@ raises ``NotebookError`` naming the notebook, the cell and the error.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from pathlib import Path
@@ -84,13 +83,3 @@ def _stderr_of_children(path: str | Path | None):
     finally:
         os.dup2(saved, 2)
         os.close(saved)
-
-
-def notebook_parameters(name: str) -> dict[str, str]:
-    """The ``parameters`` cell of a notebook as {NAME: source line}, for docs and checks."""
-    nb = json.loads(notebook_path(name).read_text())
-    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if len(cells) != 1:
-        raise ValueError(f"{name} has {len(cells)} cells tagged 'parameters' (want exactly 1)")
-    src = "".join(cells[0]["source"])
-    return {line.split(":")[0].split("=")[0].strip(): line for line in src.splitlines() if line and line[0].isupper()}

@@ -35,14 +35,6 @@ def check_name(value: str, what: str) -> str:
     return value
 
 
-def default_data_dir() -> Path:
-    return repo_root() / "data"
-
-
-def default_weights_dir() -> Path:
-    return repo_root() / "weights"
-
-
 def project_dir(data_dir: str | Path, project: str) -> Path:
     return Path(data_dir) / check_name(project, "PROJECT")
 

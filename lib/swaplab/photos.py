@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .io import atomic_path
+from .files import atomic_path
 
 PHOTO_EXTS = (".png", ".jpg", ".jpeg")
 _DESCRIPTION, _SOFTWARE = 0x010E, 0x0131  # EXIF tags
@@ -24,10 +24,10 @@ def check_output(path: str | Path) -> Path:
     return path
 
 
-def output_name(input: str | Path, direction: str) -> str:
-    """<stem>_<direction>.jpg for a JPEG input, .png for any other image (lossless, keeps the tag)."""
-    ext = ".jpg" if Path(input).suffix.lower() in (".jpg", ".jpeg") else ".png"
-    return f"{Path(input).stem}_{direction}{ext}"
+def output_name(input_path: str | Path, direction: str) -> str:
+    """<stem>_<direction>.jpg for a JPEG input_path, .png for any other image (lossless, keeps the tag)."""
+    ext = ".jpg" if Path(input_path).suffix.lower() in (".jpg", ".jpeg") else ".png"
+    return f"{Path(input_path).stem}_{direction}{ext}"
 
 
 def write_image(path: str | Path, rgb: np.ndarray, tag: str, title: str = "") -> Path:

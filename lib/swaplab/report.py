@@ -47,7 +47,7 @@ EXPRESSIONS = {
 # ---------------------------------------------------------------- numbers
 
 
-def video_faces(path: str | Path, sample_fps: float = 5.0, width: int | None = 640) -> list[dict]:
+def video_pose_rows(path: str | Path, sample_fps: float = 5.0, width: int | None = 640) -> list[dict]:
     """Rows (yaw, pitch, blendshapes, brightness) of the largest face in a video's frames, sampled at ``sample_fps``."""
     from . import align, faceset, landmarks, video
 
@@ -73,7 +73,7 @@ def _rows(x, everyone: bool = False) -> tuple[str, list[dict]]:
         rows = [r for r in x.rows if r["why"] not in ("other identity", "small")] if everyone else x.kept()
         return x.person, [{**r, "crop_px": x.face_size / float(np.hypot(*np.asarray(r["matrix"])[0, :2]))} for r in rows]
     if isinstance(x, (str, Path)):
-        return Path(x).stem, video_faces(x)
+        return Path(x).stem, video_pose_rows(x)
     return "target", list(x)
 
 
@@ -113,7 +113,7 @@ def coverage(faceset_a, faceset_b, target=None) -> dict:
     if target is not None:
         cov["names"]["target"], rows_t = _rows(target, everyone=True)
         cov["target"] = stats(rows_t)
-    cov["warnings"] = warnings(cov)
+    cov["warnings"] = coverage_warnings(cov)
     return cov
 
 
@@ -127,7 +127,7 @@ def _problems(fs: FaceSet) -> list[str]:
     return out
 
 
-def warnings(cov: dict) -> list[str]:
+def coverage_warnings(cov: dict) -> list[str]:
     """Plain-word warnings from a ``coverage`` dict: too few faces, and poses/expressions/light B lacks."""
     names = cov["names"]
     out = [p for k in ("a", "b") for p in cov["problems"].get(k, [])]

@@ -37,7 +37,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import SYNTHETIC_TAG, align, blend, io, masks, targets, video
+from . import SYNTHETIC_TAG, align, blend, files, masks, targets, video
 from .cuts import CutDetector
 
 # direction -> the decoder that renders the swapped face. "a2a"/"b2b" are the self-swap diagnostic: a face
@@ -206,20 +206,20 @@ def load_model(model, project: str | None = None):
     return train.load_run(run)
 
 
-def default_output(data_dir: str | Path, project: str, input: str | Path, direction: str) -> Path:
-    """data/<project>/output/``output_name(input, direction)``"""
+def default_output(data_dir: str | Path, project: str, input_path: str | Path, direction: str) -> Path:
+    """data/<project>/output/``output_name(input_path, direction)``"""
     from . import paths
 
-    return paths.output_dir(data_dir, project) / output_name(input, direction)
+    return paths.output_dir(data_dir, project) / output_name(input_path, direction)
 
 
-def output_name(input: str | Path, direction: str) -> str:
+def output_name(input_path: str | Path, direction: str) -> str:
     """<input stem>_<direction>.mp4, or .png/.jpg for a photo (``photos.output_name``)"""
     from . import photos
 
-    if Path(input).suffix.lower() in video.IMAGE_EXTS:
-        return photos.output_name(input, direction)
-    return f"{Path(input).stem}_{direction}.mp4"
+    if Path(input_path).suffix.lower() in video.IMAGE_EXTS:
+        return photos.output_name(input_path, direction)
+    return f"{Path(input_path).stem}_{direction}.mp4"
 
 
 def faces_to_find(o: SwapOptions) -> int:
@@ -344,7 +344,7 @@ class FramePipeline:
 
 
 def convert(
-    input: str | Path,
+    input_path: str | Path,
     model,
     output: str | Path,
     options: SwapOptions | None = None,
@@ -354,7 +354,7 @@ def convert(
     on_preview: Callable[[np.ndarray, np.ndarray], None] | None = None,
     preview_every: float = 5.0,
 ) -> ConvertReport:
-    """Swap the faces in ``input`` (a video file, image folder or one image) and write ``output``.
+    """Swap the faces in ``input_path`` (a video file, image folder or one image) and write ``output``.
 
     ``model``: a ``SwapModel`` or a run folder (see ``load_model``; ``project`` checks
     its owner). ``source``: the source person's face set folder, crops or embedding
@@ -366,31 +366,31 @@ def convert(
     """
     o = (options or SwapOptions()).validate()
     try:  # the check 01_collect makes: an image renamed .mp4 or a cut-short file fails here, with its real cause
-        info = video.verify(input)
+        info = video.verify(input_path)
     except video.VideoError as e:
         raise video.VideoError(f"INPUT: {e}") from None
     if info.codec not in {"images", "image"} and o.start >= info.duration:
-        raise ValueError(f"START={o.start:g}s is past the end of {input} ({info.duration:.2f}s): choose an earlier START")
+        raise ValueError(f"START={o.start:g}s is past the end of {input_path} ({info.duration:.2f}s): choose an earlier START")
     reference = _reference(o, source)
     if info.codec == "image":
-        return convert_photo(input, model, output, o, project=project, reference=reference)
+        return convert_photo(input_path, model, output, o, project=project, reference=reference)
     duration = o.duration
     configure_threads()
     model = load_model(model, project)
     output = Path(output)
     total = int(round((duration if duration is not None else info.duration - o.start) * info.fps))
-    report = ConvertReport(str(input), str(output), o.direction, o.start, duration, options=dataclasses.asdict(o))
-    reader = video.FrameReader(input, start=o.start, duration=duration, width=o.output_width)
+    report = ConvertReport(str(input_path), str(output), o.direction, o.start, duration, options=dataclasses.asdict(o))
+    reader = video.FrameReader(input_path, start=o.start, duration=duration, width=o.output_width)
     pipe = FramePipeline(model, o, mode="video", reference=reference)  # opens a landmarker, after the reader's checks
     meta = {"comment": SYNTHETIC_TAG, "description": SYNTHETIC_TAG,
-            "title": f"{Path(input).stem} ({o.direction}, synthetic)", "encoder_app": "swaplab"}
+            "title": f"{Path(input_path).stem} ({o.direction}, synthetic)", "encoder_app": "swaplab"}
     tick, close_bar = _progress(progress, total)
     located = _located(reader, pipe)
     preview = _Previewer(on_preview, preview_every, o.side_by_side)
     t_start = time.perf_counter()
     try:
         # an exception or KeyboardInterrupt inside this block makes the writer delete its temporary file
-        with video.VideoWriter(output, info.fps, audio_from=input, audio_start=o.start, audio_duration=duration,
+        with video.VideoWriter(output, info.fps, audio_from=input_path, audio_start=o.start, audio_duration=duration,
                                metadata=meta, crf=o.crf, preset=o.preset) as writer:
             for batch in _batches(located, o.batch_size):
                 _write_batch(batch, pipe, writer, report, tick, preview)
@@ -402,7 +402,7 @@ def convert(
         close_bar()
     report.seconds, report.frames = time.perf_counter() - t_start, writer.frames_written
     report.width, report.height = reader.out_size[0] * (2 if o.side_by_side else 1), reader.out_size[1]
-    _finish_report(report, pipe, input, o)
+    _finish_report(report, pipe, input_path, o)
     return report
 
 
@@ -416,7 +416,7 @@ def _reference(o: SwapOptions, source) -> np.ndarray | None:
     return targets.source_identity(source)
 
 
-def _finish_report(report: ConvertReport, pipe: FramePipeline, input, o: SwapOptions) -> None:
+def _finish_report(report: ConvertReport, pipe: FramePipeline, input_path, o: SwapOptions) -> None:
     """Speed, face counts by kind, cuts, and the no-face warning."""
     report.fps = report.frames / max(report.seconds, 1e-9)
     report.ms_per_frame = {k: round(1000 * v / max(report.frames, 1), 2) for k, v in pipe.timings.items()}
@@ -427,12 +427,12 @@ def _finish_report(report: ConvertReport, pipe: FramePipeline, input, o: SwapOpt
     if report.faces_swapped == 0:
         seen = sum(report.faces_seen.values())
         why = f"{seen} faces were seen, none of them the target ({o.target})" if seen else "no face was found"
-        msg = f"{why} in {input} [{o.start:g}s, +{o.duration or 'end'}]: the output is an unchanged copy"
+        msg = f"{why} in {input_path} [{o.start:g}s, +{o.duration or 'end'}]: the output is an unchanged copy"
         report.warnings.append(msg)
         warnings.warn(msg, stacklevel=3)
 
 
-def convert_photo(input: str | Path, model, output: str | Path, options: SwapOptions | None = None,
+def convert_photo(input_path: str | Path, model, output: str | Path, options: SwapOptions | None = None,
                   project: str | None = None, reference: np.ndarray | None = None, source=None) -> ConvertReport:
     """Swap the faces of one image and write an image (.png/.jpg): labelled, and tagged synthetic in its metadata."""
     from . import photos
@@ -443,8 +443,8 @@ def convert_photo(input: str | Path, model, output: str | Path, options: SwapOpt
     reference = reference if reference is not None else _reference(o, source)
     configure_threads()
     model = load_model(model, project)
-    image = next(iter(video.FrameReader(input, width=o.output_width))).image
-    report = ConvertReport(str(input), str(output), o.direction, 0.0, None, options=dataclasses.asdict(o))
+    image = next(iter(video.FrameReader(input_path, width=o.output_width))).image
+    report = ConvertReport(str(input_path), str(output), o.direction, 0.0, None, options=dataclasses.asdict(o))
     pipe = FramePipeline(model, o, mode="image", reference=reference)
     t0 = time.perf_counter()
     try:
@@ -452,11 +452,11 @@ def convert_photo(input: str | Path, model, output: str | Path, options: SwapOpt
         out = pipe.compose(image, jobs, pipe.swap_faces(jobs) if jobs else [])
     finally:
         pipe.close()
-    photos.write_image(output, out, SYNTHETIC_TAG, f"{Path(input).stem} ({o.direction}, synthetic)")
+    photos.write_image(output, out, SYNTHETIC_TAG, f"{Path(input_path).stem} ({o.direction}, synthetic)")
     report.seconds, report.frames = time.perf_counter() - t0, 1
     report.faces_swapped, report.frames_without_face = len(jobs), int(not jobs)
     report.height, report.width = out.shape[:2]
-    _finish_report(report, pipe, input, o)
+    _finish_report(report, pipe, input_path, o)
     return report
 
 
@@ -505,7 +505,7 @@ def _located(reader: video.FrameReader, pipe: FramePipeline, ahead: int = 16):
         finally:
             frames.close()  # stops the reader thread and kills ffmpeg
 
-    return io.run_ahead(produce, ahead, "swaplab-locate")
+    return files.run_ahead(produce, ahead, "swaplab-locate")
 
 
 def _batches(located, batch_size: int):
@@ -542,14 +542,14 @@ def _write_batch(batch, pipe: FramePipeline, writer: video.VideoWriter, report: 
 
 
 def preview_frame(
-    input: str | Path,
+    input_path: str | Path,
     model,
     frame_index: int,
     options: SwapOptions | None = None,
     cache: dict | None = None,
     source=None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(original, swapped) RGB uint8 frames for frame ``frame_index`` of ``input``, as ``convert`` would make it.
+    """(original, swapped) RGB uint8 frames for frame ``frame_index`` of ``input_path``, as ``convert`` would make it.
 
     Runs ``FramePipeline`` on one frame (landmarks in image mode: no smoothing, no
     tracks; "identity" embeds each face of the frame). ``source`` as in ``convert``.
@@ -569,12 +569,12 @@ def preview_frame(
         cache["built"] = built
         cache.pop("key", None)  # another model, target or mask: the cached faces are stale
     pipe.options = o
-    key = (str(input), int(frame_index), o.direction, o.output_width, o.detect_width)
+    key = (str(input_path), int(frame_index), o.direction, o.output_width, o.detect_width)
     if cache.get("key") != key:
-        info = video.probe(input)
+        info = video.probe(input_path)
         if not 0 <= frame_index < max(info.frame_count, 1):
-            raise ValueError(f"frame {frame_index} is outside {input} (0..{info.frame_count - 1})")
-        reader = video.FrameReader(input, start=frame_index / info.fps, width=o.output_width)
+            raise ValueError(f"frame {frame_index} is outside {input_path} (0..{info.frame_count - 1})")
+        reader = video.FrameReader(input_path, start=frame_index / info.fps, width=o.output_width)
         frames = iter(reader)
         frame = next(frames).image
         frames.close()  # stops the decoder now, not at garbage collection
@@ -585,7 +585,7 @@ def preview_frame(
     return frame, pipe.compose(frame, cache["jobs"], cache["swapped"])
 
 
-def result_strip(input: str | Path, output: str | Path, options: SwapOptions, n: int = 4, height: int = 160) -> np.ndarray:
+def result_strip(input_path: str | Path, output: str | Path, options: SwapOptions, n: int = 4, height: int = 160) -> np.ndarray:
     """(2 * height, n * w, 3) uint8: ``n`` frames spread over the converted range, input above output.
 
     The output's frames are read back from the written file (so this shows what was
@@ -597,7 +597,7 @@ def result_strip(input: str | Path, output: str | Path, options: SwapOptions, n:
     if options.side_by_side:
         outs = [img[:, img.shape[1] // 2:] for img in outs]
     w = outs[0].shape[1]
-    ins = [f.image for f in video.FrameReader(input, start=options.start, duration=options.duration, every=every, width=w)][:n]
+    ins = [f.image for f in video.FrameReader(input_path, start=options.start, duration=options.duration, every=every, width=w)][:n]
     k = min(len(ins), len(outs))
     width = int(round(w * height / outs[0].shape[0]))
     rows = [np.hstack([cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA) for img in imgs[:k]])
@@ -605,7 +605,7 @@ def result_strip(input: str | Path, output: str | Path, options: SwapOptions, n:
     return np.vstack(rows)
 
 
-def scrubber(input: str | Path, model, options: SwapOptions, namespace: dict | None = None, source=None):
+def scrubber(input_path: str | Path, model, options: SwapOptions, namespace: dict | None = None, source=None):
     """An ipywidgets panel: a frame slider and the mask / colour / blend controls over a live original | swapped preview.
 
     Every change re-renders the preview through ``preview_frame`` and, when
@@ -616,7 +616,7 @@ def scrubber(input: str | Path, model, options: SwapOptions, namespace: dict | N
     """
     import ipywidgets as w
 
-    info = video.probe(input)
+    info = video.probe(input_path)
     cache: dict = {}
     frame = w.IntSlider(int(options.start * info.fps), 0, max(info.frame_count - 1, 0), description="frame")
     erode = w.IntSlider(options.mask_erode, 0, 16, description="mask erode")
@@ -633,7 +633,7 @@ def scrubber(input: str | Path, model, options: SwapOptions, namespace: dict | N
         if namespace is not None:
             namespace.update(chosen)
         o = dataclasses.replace(options, **{k.lower(): v for k, v in chosen.items()})
-        original, swapped = preview_frame(input, model, frame.value, o, cache, source=source)
+        original, swapped = preview_frame(input_path, model, frame.value, o, cache, source=source)
         panels = [original, swapped] + [_mask_panel(cache["pipeline"], job, original.shape[0]) for job in cache["jobs"]]
         image.value = cv2.imencode(".jpg", cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))[1].tobytes()
 

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from swaplab import paths
-from swaplab.io import read_json
+from swaplab.files import read_json
 
 LOG_DIR = "tensorboard"  # beside the checkpoint, in the run folder
 METRIC_COLUMNS = ("detail_ratio", "identity_retrieval", "pose_error_deg", "expression_error", "jitter_ratio")

@@ -58,7 +58,7 @@ import tensorflow as tf
 
 from swaplab import paths
 from swaplab.augment import AugmentConfig, augment_batch
-from swaplab.io import atomic_path, read_json, write_json
+from swaplab.files import atomic_path, read_json, write_json
 from swaplab.losses import make_face_loss
 from swaplab.models import DEFAULT_CPU_MODEL, MODELS, SwapModel, build_swap_model, flops_per_face
 

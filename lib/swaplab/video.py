@@ -12,7 +12,7 @@ pipes RGB frames to ffmpeg from a writer thread, encodes H.264 ``.mp4`` with the
 audio of a source range muxed in (AAC), tags the container, and renames the file
 into place only when complete: an interrupted run leaves nothing at ``path``, and
 the hidden temporary file a killed run could not delete is removed by the next
-writer of the same ``path`` (``io.temp_path``).
+writer of the same ``path`` (``files.temp_path``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .io import make_readable, run_ahead, temp_path
+from .files import make_readable, run_ahead, temp_path
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _DAMAGE = re.compile(r"error|corrupt|damaged|concealing|invalid|missing", re.I)
@@ -352,11 +352,6 @@ class FrameReader:
             raise VideoError(f"{self.info.path}: no frame could be decoded ({' '.join(err_lines[-2:])[-160:] or 'empty range'}); check the file and the time range")
 
 
-def read_frames(path: str | Path, **kwargs) -> Iterator[Frame]:
-    """Shorthand for ``iter(FrameReader(path, **kwargs))``."""
-    return iter(FrameReader(path, **kwargs))
-
-
 def sample_frames(path: str | Path, n: int = 12, width: int | None = None) -> list[Frame]:
     """``n`` frames spread evenly over a source (for contact sheets)."""
     info = probe(path)
@@ -368,7 +363,7 @@ def sample_frames(path: str | Path, n: int = 12, width: int | None = None) -> li
 
 
 def _remove_old_style_temps(path: Path, min_age_s: float = 600.0) -> None:
-    """Remove ``.STEM.XXXXXXXX.mp4`` files that writers before ``io.temp_path`` left when killed.
+    """Remove ``.STEM.XXXXXXXX.mp4`` files that writers before ``files.temp_path`` left when killed.
 
     Their name carries no process id, so only those untouched for ``min_age_s`` go (a live
     writer's file grows all the time).

@@ -14,7 +14,7 @@ import keras
 import matplotlib.pyplot as plt  # without a display matplotlib falls back to Agg by itself
 import numpy as np
 
-from swaplab.io import atomic_path
+from swaplab.files import atomic_path
 
 
 def preview_grid(model, faces_a, faces_b) -> np.ndarray:
@@ -75,7 +75,8 @@ class LivePlot(keras.callbacks.Callback):
     """Every ``every`` steps (and at the end): preview grid + loss plot, in place or as PNGs.
 
     ``history`` is the list the training loop appends records to (shared, not copied);
-    ``step_fn`` returns the global step (the optimizer's iteration count).
+    ``step_fn`` returns the run's step as the loop counts it (``train._RunCallback.step``:
+    reading the optimizer's counter every step would wait on the device).
     """
 
     def __init__(self, faces_a, faces_b, history: list[dict], out_dir, every: int, step_fn,

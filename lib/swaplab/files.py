@@ -96,12 +96,6 @@ def write_json(path: str | Path, obj) -> Path:
     return Path(path)
 
 
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
 def read_json(path: str | Path, default=None):
     path = Path(path)
     if not path.exists():
