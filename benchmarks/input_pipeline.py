@@ -14,7 +14,8 @@ import time
 import tensorflow as tf
 
 from swaplab.models import MODELS
-from swaplab.train import make_training_dataset, synthetic_faces
+from swaplab.testing import synthetic_faces
+from swaplab.train import make_training_dataset
 
 
 def pipeline_rate(size: int, batch: int, batches: int) -> float:

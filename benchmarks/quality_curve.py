@@ -29,7 +29,7 @@ from pathlib import Path
 
 import keras
 
-from swaplab import demo, evaluate, identity, paths, swap, train
+from swaplab import demo, evaluate, figures, identity, paths, swap, train
 from swaplab.files import write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,7 +93,7 @@ class QualityProbe(keras.callbacks.Callback):
 
             self.pictures.mkdir(parents=True, exist_ok=True)
             for name, key in (("a2b", demo.HOLDOUT_A), ("b2b", demo.HOLDOUT_B)):
-                strip = evaluate.face_strip(demo_clip(key, self.data_dir), self.work / f"{name}.mp4", n=4)
+                strip = figures.face_strip(demo_clip(key, self.data_dir), self.work / f"{name}.mp4", n=4)
                 cv2.imwrite(str(self.pictures / f"{name}_faces.png"), cv2.cvtColor(strip, cv2.COLOR_RGB2BGR))
 
     def probe(self) -> None:

@@ -55,7 +55,7 @@ def swapped_project(aligned_project):
                                preview_every=1000, save_every=1000, data_dir=str(data), weights_dir=str(weights))
     train.train(config)
     clip = assets.fetch("samples/grid/s1/bbir8p.mpg", data_dir=data)
-    out = swap.default_output(data, project, clip, "a2b")
+    out = paths.output_file(data, project, clip, "a2b")
     options = swap.SwapOptions(direction="a2b", duration=1.2, side_by_side=True, batch_size=4)
     swap.convert(clip, paths.run_dir(weights, project, "tiny"), out, options, progress=False, project=project)
     return dict(data_dir=data, weights_dir=weights, project=project, run="tiny", input=clip, swapped=out, direction="a2b")

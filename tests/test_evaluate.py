@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from swaplab import assets, evaluate, faceset, files, identity, paths, video
+from swaplab import assets, evaluate, faceset, figures, files, identity, paths, video
 
 S1_GALLERY = "samples/grid/s1/bbaf2n.mpg"
 S2_GALLERY = "samples/grid/s2/pwij3p.mpg"
@@ -186,9 +186,9 @@ def test_reconstruction_metrics_with_a_real_untrained_model(clip):
 
 
 def test_plot_and_strip(tmp_path, self_result, clip):
-    fig = evaluate.plot_metrics(self_result, tmp_path)
+    fig = figures.plot_metrics(self_result, evaluate.TARGETS, tmp_path)
     assert len(fig.axes) == 5 and (tmp_path / "metrics_per_frame.png").stat().st_size > 20_000
-    strip = evaluate.frame_strip(clip, clip, n=4, duration=2.0, height=100)
+    strip = figures.frame_strip(clip, clip, n=4, duration=2.0, height=100)
     assert strip.shape == (200, 4 * 125, 3) and strip.dtype == np.uint8
     assert np.array_equal(strip[:100], strip[100:])  # same video above and below
 
@@ -289,7 +289,7 @@ def test_inner_face_detail_is_size_independent(clip):
 
 
 def test_face_strip_shows_faces_at_frame_resolution(clip):
-    strip = evaluate.face_strip(clip, clip, n=3, duration=1.0)
+    strip = figures.face_strip(clip, clip, n=3, duration=1.0)
     s = strip.shape[0] // 2
     assert strip.shape == (2 * s, 3 * s, 3) and 100 < s < 288  # the face box of a 360x288 GRID frame, not shrunk
     assert np.array_equal(strip[:s], strip[s:])

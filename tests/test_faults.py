@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplab import assets, collect, faceset, paths, video
+from swaplab import assets, collect, faceset, paths, runs, video
 
 CLIP = "samples/grid/s1/bbaf2n.mpg"  # 3 s, 75 frames at 25 fps, one face
 SMALL = dict(face_size=64, sample_fps=5, workers=1, progress=False)  # 15 frames of the clip, about 15 faces
@@ -83,7 +83,7 @@ def tiny_run(tmp_path_factory):
 
 
 def _faces():
-    from swaplab.train import synthetic_faces
+    from swaplab.testing import synthetic_faces
 
     return synthetic_faces(8, 32, person=0), synthetic_faces(8, 32, person=1)
 
@@ -161,17 +161,17 @@ def test_changed_sample_fps_or_max_faces_reads_the_sources_again(data):
 
 
 def test_damaged_checkpoint_is_one_line_naming_it(tiny_run, tmp_path):
-    from swaplab import swap, train
+    from swaplab import train
 
     weights = tmp_path / "weights"
     run = weights / "t" / "r1"
     shutil.copytree(tiny_run, run)
-    ckpt = run / train.CHECKPOINT
+    ckpt = run / runs.CHECKPOINT
     good = ckpt.read_bytes()
     for damaged in (b"not an HDF5 file " * 50, good[: len(good) // 2]):  # garbage, and a copy cut short
         ckpt.write_bytes(damaged)
         with pytest.raises(OSError) as err:
-            swap.load_model(run, project="t")  # what 04_swap does
+            runs.load(run, project="t")  # what 04_swap does
         msg = str(err.value)
         assert str(ckpt) in msg and "restore it from a copy, or delete it" in msg and "\n" not in msg, msg
         with pytest.raises(OSError, match="is damaged or not a checkpoint"):
@@ -180,7 +180,7 @@ def test_damaged_checkpoint_is_one_line_naming_it(tiny_run, tmp_path):
     assert train.train(_train_config(weights, "r1", steps=2), data=_faces())["resumed_from_step"] == 0
     (run / "config.json").write_text('{"model": "tiny", ')
     with pytest.raises(ValueError, match=r"config.json is damaged \(.*\): restore it from a copy"):
-        train.load_run(run)
+        runs.load(run)
 
 
 # ---------------------------------------------------------------- 4: a bad line in faces/index.jsonl

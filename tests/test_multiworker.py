@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from swaplab.train import TrainConfig, load_run, run_config, synthetic_faces, tf_config_workers, train
+from swaplab import runs
+from swaplab.testing import synthetic_faces
+from swaplab.train import TrainConfig, tf_config_workers, train
 from swaplab.train_worker import free_ports, read_config
 
 FACES = 16  # synthetic faces per person, as ``--synthetic 16`` makes them
@@ -75,8 +77,8 @@ def wait_for_checkpoint(run_dir, procs, timeout=900):
     """Steps in the chief's first checkpoint, once one exists."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if (run_dir / "checkpoint.weights.h5").exists() and run_config(run_dir)["steps_done"] > 0:
-            return run_config(run_dir)["steps_done"]
+        if (run_dir / "checkpoint.weights.h5").exists() and runs.read_config(run_dir)["steps_done"] > 0:
+            return runs.read_config(run_dir)["steps_done"]
         for p in procs:
             if p.poll() is not None:
                 pytest.fail(f"a worker ended before the first checkpoint:\n{output(p)[-3000:]}")
@@ -97,7 +99,7 @@ def test_two_workers_resume_after_a_kill_and_match_one_worker(tmp_path, launch):
     procs[1].kill()
     rc, out = finish(procs[0], 300)  # the survivor sees the lost peer and stops with a one-line message
     assert rc == 3 and "start all of them again" in out, out[-3000:]
-    resume_at = run_config(run_dir)["steps_done"]
+    resume_at = runs.read_config(run_dir)["steps_done"]
     assert resume_at >= 2 and resume_at % 2 == 0
     left = set(scratch.glob("swaplab-worker*"))  # a killed worker's temporary folder stays; a finished one's goes
 
@@ -112,8 +114,8 @@ def test_two_workers_resume_after_a_kill_and_match_one_worker(tmp_path, launch):
         assert (r["workers"], r["replicas"], r["resumed_from_step"], r["steps_done"]) == (2, 2, resume_at, resume_at + 4)
     assert chief["weights_sum"] == pytest.approx(other["weights_sum"], rel=1e-6)
     assert set(scratch.glob("swaplab-worker*")) == left and len(left) == 1
-    assert run_config(run_dir)["steps_done"] == resume_at + 4
-    model = load_run(run_dir)  # the chief's checkpoint loads
+    assert runs.read_config(run_dir)["steps_done"] == resume_at + 4
+    model = runs.load(run_dir)  # the chief's checkpoint loads
     assert model.swap(synthetic_faces(2, 32, 0)[0]).shape == (2, 32, 32, 3)
 
     # one worker, the same global batch, seed and session split (a resumed run reshuffles from its step)

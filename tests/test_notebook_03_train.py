@@ -31,12 +31,13 @@ def test_03_train_runs_and_resumes(aligned_project, tmp_path):
 def test_03_train_init_from_errors_name_it_and_leave_no_run_folder(aligned_project, tmp_path):
     """A missing INIT_FROM and one of another MODEL fail in the parameters check, before any face is read."""
     from swaplab import notebooks, train
+    from swaplab.testing import synthetic_faces
 
     data_dir, _, project = aligned_project
     weights = tmp_path / "weights"
     train.train(train.TrainConfig(project=project, run="base", model="tiny", batch_size=4, steps=1, log_every=1,
                                   preview_every=1000, save_every=1000, weights_dir=str(weights)),
-                data=(train.synthetic_faces(8, 32, person=0), train.synthetic_faces(8, 32, person=1)))
+                data=(synthetic_faces(8, 32, person=0), synthetic_faces(8, 32, person=1)))
     params = dict(PROJECT=project, RUN="nbinit", MODEL="tiny", BATCH_SIZE=4, STEPS=2, DATA_DIR=str(data_dir),
                   WEIGHTS_DIR=str(weights))
     for init_from, model, words in (("missing", "tiny", "INIT_FROM='missing': "),

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from swaplab import SYNTHETIC_TAG, files, train, video
+from swaplab import SYNTHETIC_TAG, files, testing, video
 from swaplab.notebooks import run_notebook
 
 
@@ -12,11 +12,7 @@ from swaplab.notebooks import run_notebook
 def tiny_run(tmp_path_factory):
     """weights/nbswap/tiny: "lite" trained for 2 steps on synthetic faces (enough to load and swap)."""
     root = tmp_path_factory.mktemp("nb04")
-    config = train.TrainConfig(project="nbswap", run="tiny", model="lite", batch_size=4, steps=2, log_every=1,
-                               preview_every=1000, save_every=1000, data_dir=str(root / "data"),
-                               weights_dir=str(root / "weights"))
-    data = tuple(train.synthetic_faces(8, 64, person=p) for p in (0, 1))
-    train.train(config, data=data)
+    testing.tiny_run(root, "nbswap", model="lite")
     return root
 
 

@@ -44,7 +44,7 @@ def test_05_evaluate_a_self_swap(swapped_project, tmp_path):
     from swaplab import swap
 
     p = swapped_project
-    out = swap.default_output(p["data_dir"], p["project"], p["input"], "a2a")
+    out = paths.output_file(p["data_dir"], p["project"], p["input"], "a2a")
     swap.convert(p["input"], paths.run_dir(p["weights_dir"], p["project"], p["run"]), out,
                  swap.SwapOptions(direction="a2a", duration=1.2, batch_size=4), progress=False, project=p["project"])
     params = {"PROJECT": p["project"], "RUN": p["run"], "INPUT": str(p["input"]), "DIRECTION": "a2a", "HOLDOUT_FACES": 4,

@@ -11,7 +11,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from swaplab import SYNTHETIC_TAG, align, assets, batch, blend, masks, photos, swap, targets, video
+from swaplab import SYNTHETIC_TAG, align, assets, batch, blend, masks, paths, photos, swap, targets, video
 from swaplab.landmarks import Landmarker
 
 TWO = "samples/headpose/head-pose-face-detection-female-and-male.gif"  # 480x270, 56 frames: a woman (left), a man (right)
@@ -171,7 +171,7 @@ def test_hull_hair_keeps_the_input_where_hair_crosses_the_face(model):
 def test_a_photo_becomes_a_labelled_tagged_image(model, tmp_path):
     still = next(iter(video.FrameReader(assets.fetch(MAN, progress=False)))).image
     src = photos.write_image(tmp_path / "man.png", still, "", "")
-    out = tmp_path / "out" / swap.output_name(src, "a2b")
+    out = tmp_path / "out" / paths.output_name(src, "a2b")
     report = swap.convert(src, model, out, swap.SwapOptions(), progress=False)
     assert out.name == "man_a2b.png" and photos.read_tag(out) == SYNTHETIC_TAG
     img = video.FrameReader(out).__iter__().__next__().image

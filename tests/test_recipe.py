@@ -7,18 +7,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from swaplab import paths, report
+from swaplab import paths, report, runs
 from swaplab.augment import AugmentConfig
 from swaplab.losses import face_loss, masked_edges, masked_mae
 from swaplab.models import MODELS, build_swap_model, flops_per_face
+from swaplab.testing import synthetic_faces
 from swaplab.train import (
     LR_FLOOR,
     TrainConfig,
     learning_rate_at,
-    load_run,
     make_dataset,
     run_progress,
-    synthetic_faces,
     train,
     warp_at,
 )
@@ -119,7 +118,7 @@ def test_pretrain_base_then_a_new_pair_starts_from_it(tmp_path):
     r = train(pair)
     assert r["warm_start"]["init_from"] == "base/pre" and r["steps_done"] == 1
     # one step from the base's weights: the encoder stays close to the base's, far from a fresh init
-    w_base, w_warm = (load_run(c.run_dir).encoder.get_weights()[0] for c in (base, pair))
+    w_base, w_warm = (runs.load(c.run_dir).encoder.get_weights()[0] for c in (base, pair))
     fresh = build_swap_model("tiny").encoder.get_weights()[0]
     assert np.abs(w_warm - w_base).mean() < 0.2 * np.abs(fresh - w_base).mean()
     with pytest.raises(ValueError, match="PRETRAIN_PEOPLE"):

@@ -5,14 +5,10 @@ are meaningless, but every stage (landmarks, batching, colour, blending, encode,
 audio, tags, atomic writes) runs for real. Each conversion is a second of video.
 """
 
-import sys
-import types
-
 import numpy as np
 import pytest
 
-import swaplab
-from swaplab import SYNTHETIC_TAG, assets, collect, swap, video
+from swaplab import SYNTHETIC_TAG, assets, collect, files, paths, runs, swap, video, widgets
 
 CLIP = "samples/grid/s1/bbaf2n.mpg"  # 360x288, 25 fps, 2.98 s, one speaker facing the camera, audio
 
@@ -144,15 +140,16 @@ def test_bad_inputs_get_one_clear_error_each(model, clip, tmp_path):
     assert not out.exists()
 
 
-def test_a_run_of_another_project_is_refused(model, tmp_path, monkeypatch):
+def test_a_run_of_another_project_is_refused(model, tmp_path):
     run = tmp_path / "weights" / "other" / "r1"
     run.mkdir(parents=True)
-    fake = types.SimpleNamespace(run_config=lambda d: {"project": "other", "model": "lite"}, load_run=lambda d: model)
-    monkeypatch.setitem(sys.modules, "swaplab.train", fake)
-    monkeypatch.setattr(swaplab, "train", fake, raising=False)
+    model.save_weights(run / runs.CHECKPOINT)
+    files.write_json(run / runs.CONFIG, {"project": "other", "model": model.model_name, "image_size": model.image_size})
     with pytest.raises(ValueError, match="project 'other', not 'demo'"):
-        swap.load_model(run, project="demo")
-    assert swap.load_model(run, project="other") is model
+        runs.load(run, project="demo")
+    loaded = runs.load(run, project="other")
+    assert np.array_equal(loaded.get_weights()[0], model.get_weights()[0])
+    assert runs.load(model) is model  # a model object passes through
 
 
 def test_resolve_media_and_default_output(clip, tmp_path):
@@ -165,13 +162,14 @@ def test_resolve_media_and_default_output(clip, tmp_path):
     assert collect.resolve_media("talk", tmp_path, "demo") == src
     with pytest.raises(FileNotFoundError, match="01_collect"):
         collect.resolve_media("nothing", tmp_path, "demo")
-    assert swap.default_output(tmp_path, "demo", "x/talk.mp4", "a2b") == tmp_path / "demo" / "output" / "talk_a2b.mp4"
+    assert paths.output_file(tmp_path, "demo", "x/talk.mp4", "a2b") == tmp_path / "demo" / "output" / "talk_a2b.mp4"
+    assert paths.output_name("x/photo.jpeg", "b2a") == "photo_b2a.jpg" and paths.output_name("x/p.webp", "a2b") == "p_a2b.png"
 
 
 def test_scrubber_writes_the_chosen_values_back(model, clip):
     pytest.importorskip("ipywidgets")
     namespace = {"MASK_ERODE": 3, "DIRECTION": "b2a"}
-    panel = swap.scrubber(clip, model, swap.SwapOptions(), namespace)
+    panel = widgets.scrubber(clip, model, swap.SwapOptions(), namespace)
     frame, row1, row2, image = panel.children
     (erode, blur, sharp), (color, mode, mask) = row1.children, row2.children
     before = image.value

@@ -3,13 +3,14 @@
 import json
 
 from swaplab import files, tracking, train
+from swaplab.testing import synthetic_faces
 
 
 def _tiny(tmp_path, run: str, steps: int) -> train.TrainConfig:
     config = train.TrainConfig(project="tr", run=run, model="tiny", batch_size=4, steps=steps, log_every=2,
                                preview_every=2, save_every=1000, warmup_steps=0, data_dir=str(tmp_path / "data"),
                                weights_dir=str(tmp_path / "weights"))
-    train.train(config, data=tuple(train.synthetic_faces(8, config.image_size, person=p) for p in (0, 1)))
+    train.train(config, data=tuple(synthetic_faces(8, config.image_size, person=p) for p in (0, 1)))
     return config
 
 

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from swaplab.train import TrainConfig, load_run, make_training_dataset, run_config, steps_to_loss, synthetic_faces, train
+from swaplab import runs
+from swaplab.testing import synthetic_faces
+from swaplab.train import TrainConfig, make_training_dataset, steps_to_loss, train
 
 DATA = (synthetic_faces(12, 32, person=0), synthetic_faces(12, 32, person=1))
 
@@ -46,7 +48,7 @@ def test_train_writes_run_and_resume_continues(tmp_path):
     cfg = config(tmp_path)
     report = train(cfg, data=DATA)
     run = cfg.run_dir
-    assert report["steps_done"] == 4 and run_config(run)["steps_done"] == 4
+    assert report["steps_done"] == 4 and runs.read_config(run)["steps_done"] == 4
     for name in ("config.json", "checkpoint.weights.h5", "history.json", "loss.png", "train_report.json"):
         assert (run / name).exists(), name
     assert (run / "previews" / "step_000004.png").exists()  # drawn at the end of every session
@@ -55,27 +57,28 @@ def test_train_writes_run_and_resume_continues(tmp_path):
     assert (report["resumed_from_step"], report["steps_done"], report["steps_this_session"]) == (4, 6, 2)
     history = json.loads((run / "history.json").read_text())
     assert [h["step"] for h in history] == [2, 4, 6]
-    assert load_run(run).swap(DATA[0][0][:2]).shape == (2, 32, 32, 3)
+    assert runs.load(run).swap(DATA[0][0][:2]).shape == (2, 32, 32, 3)
 
 
 def test_partial_temp_file_leaves_checkpoint_loadable(tmp_path):
     cfg = config(tmp_path, steps=2)
     train(cfg, data=DATA)
     (cfg.run_dir / ".checkpoint.weights.h5.x1y2.weights.h5").write_bytes(b"\x89HDF\r\n half a file")
-    before = load_run(cfg.run_dir).get_weights()
+    before = runs.load(cfg.run_dir).get_weights()
     cfg.steps = 4
     assert train(cfg, data=DATA)["resumed_from_step"] == 2
-    assert not np.allclose(before[0], load_run(cfg.run_dir).get_weights()[0])
+    assert not np.allclose(before[0], runs.load(cfg.run_dir).get_weights()[0])
 
 
 def test_process_killed_mid_save_keeps_previous_checkpoint(tmp_path):
     cfg = config(tmp_path, steps=2)
     train(cfg, data=DATA)
-    before = load_run(cfg.run_dir).get_weights()
+    before = runs.load(cfg.run_dir).get_weights()
     # a second session that is SIGKILLed after writing half of its checkpoint file
     script = textwrap.dedent(f"""
         import os, signal, keras
-        from swaplab.train import TrainConfig, synthetic_faces, train
+        from swaplab.testing import synthetic_faces
+        from swaplab.train import TrainConfig, train
         real = keras.Model.save_weights
         def dying_save(self, path, **kw):
             real(self, path, **kw)
@@ -90,14 +93,14 @@ def test_process_killed_mid_save_keeps_previous_checkpoint(tmp_path):
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.returncode == -9, proc.stderr[-2000:]
-    assert run_config(cfg.run_dir)["steps_done"] == 2
-    after = load_run(cfg.run_dir).get_weights()
+    assert runs.read_config(cfg.run_dir)["steps_done"] == 2
+    after = runs.load(cfg.run_dir).get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(before, after))
 
 
 def test_warm_start_loads_weights_and_trains_with_fresh_optimizer(tmp_path):
     train(config(tmp_path), data=DATA)
-    source = load_run(config(tmp_path).run_dir).get_weights()
+    source = runs.load(config(tmp_path).run_dir).get_weights()
     seen = {}
 
     class Grab(keras.callbacks.Callback):
@@ -121,7 +124,7 @@ def test_other_architecture_is_refused_clearly(tmp_path):
 
 def test_missing_run_and_bad_parameters_fail_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="has no checkpoint: run 03_train first"):
-        load_run(tmp_path / "p" / "nothing")
+        runs.load(tmp_path / "p" / "nothing")
     with pytest.raises(ValueError, match="BATCH_SIZE"):
         config(tmp_path, batch_size=0)
     with pytest.raises(ValueError, match="MODEL='big'"):
@@ -140,7 +143,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from swaplab.train import TrainConfig, synthetic_faces, train
+        from swaplab.testing import synthetic_faces
+        from swaplab.train import TrainConfig, train
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         cfg = TrainConfig(project="p", run="m", model="tiny", batch_size=4, steps=2, log_every=1,
                           weights_dir={str(tmp_path)!r})

@@ -12,7 +12,7 @@ import glob
 from pathlib import Path
 from typing import Callable
 
-from . import swap, video
+from . import paths, swap, video
 
 MEDIA_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".m4v", ".gif") + video.IMAGE_EXTS
 
@@ -45,7 +45,7 @@ def convert_many(inputs: list[Path], model, out_dir: str | Path, options: swap.S
     rows, done = [], 0
     try:
         for path, total in zip(inputs, totals):
-            out = Path(out_dir) / swap.output_name(path, options.direction)
+            out = Path(out_dir) / paths.output_name(path, options.direction)
             row = {"input": str(path), "output": "", "frames": 0, "faces_swapped": 0, "fps": 0.0, "error": ""}
             try:
                 report = swap.convert(path, model, out, options, progress=lambda n, _t, d=done: bar(d + n),

@@ -29,8 +29,8 @@ side-by-side output), finds the face in both with MediaPipe and measures:
 - faces found: share of the input's face frames in which the swap still has one.
 
 ``reconstruction_metrics(model, faces, side, masks)`` scores A->A or B->B on faces
-the model never trained on (SSIM, PSNR). ``plot_metrics`` draws the per-frame
-curves; ``frame_strip`` lays input frames above swapped ones.
+the model never trained on (SSIM, PSNR). The figures of a result (per-frame
+curves, frame and face strips) are drawn by ``swaplab.figures``.
 
 A metric that cannot be measured (a swap with no face left in it) is ``None``
 in the summary with its reason in ``result["reasons"]``; nothing raises for it.
@@ -164,8 +164,7 @@ def locate_swap(data_dir: str | Path, project: str, input_video: str | Path, dir
     (``reports/04_swap.json``) when it describes this input and direction, with
     its range; else 04_swap's default ``output/<input stem>_<direction>.mp4``.
     """
-    from .paths import reports_dir
-    from .swap import default_output
+    from .paths import output_file, reports_dir
 
     if swapped:
         found = {"swapped": Path(swapped), "start": 0.0, "duration": None, "from": "SWAPPED"}
@@ -175,7 +174,7 @@ def locate_swap(data_dir: str | Path, project: str, input_video: str | Path, dir
             found = {"swapped": Path(report["output"]), "start": float(report.get("start") or 0.0),
                      "duration": report.get("duration"), "from": "reports/04_swap.json"}
         else:
-            found = {"swapped": default_output(data_dir, project, input_video, direction),
+            found = {"swapped": output_file(data_dir, project, input_video, direction),
                      "start": 0.0, "duration": None, "from": "04_swap's default output path"}
     if not found["swapped"].exists():
         raise FileNotFoundError(f"{found['swapped']} (from {found['from']}) does not exist: run 04_swap on "
@@ -184,34 +183,6 @@ def locate_swap(data_dir: str | Path, project: str, input_video: str | Path, dir
 
 
 # ---------------------------------------------------------------- the swap metrics
-
-
-def _is_side_by_side(input_info: video.VideoInfo, swapped_info: video.VideoInfo) -> bool:
-    """True when the swapped video is original | swapped side by side; raise if its shape fits neither layout.
-
-    Judged by the aspect ratio, since 04_swap may also scale its output
-    (``output_width``) and pads odd sides by a pixel.
-    """
-    aspect_in, aspect_sw = input_info.width / input_info.height, swapped_info.width / swapped_info.height
-    for side_by_side, expected in ((True, 2 * aspect_in), (False, aspect_in)):
-        if abs(aspect_sw / expected - 1) < 0.03:
-            return side_by_side
-    raise ValueError(
-        f"{swapped_info.path} is {swapped_info.resolution} but {input_info.path} is {input_info.resolution}: "
-        "the swapped video must have the input's shape, or twice its width when side by side; "
-        "check that SWAPPED was made from INPUT"
-    )
-
-
-def _swapped_picture(image: np.ndarray, side_by_side: bool, size: tuple[int, int]) -> np.ndarray:
-    """The swapped picture of one output frame (its right half if side by side) at the input's (W, H)."""
-    import cv2
-
-    if side_by_side:
-        image = image[:, image.shape[1] // 2:]
-    if (image.shape[1], image.shape[0]) != size:
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    return np.ascontiguousarray(image)
 
 
 def _hull_mask(landmarks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -398,7 +369,7 @@ def evaluate_swap(
 
     t0 = time.time()
     input_info, swapped_info = video.probe(input_video), video.probe(swapped_video)
-    side_by_side = _is_side_by_side(input_info, swapped_info)
+    side_by_side = video.side_by_side_layout(input_info, swapped_info)
     size = (input_info.width, input_info.height)
     embedder = embedder or identity.Embedder()
     galleries = {"target": gallery(faces_dir_target, embedder)}
@@ -416,7 +387,7 @@ def evaluate_swap(
     # Two trackers: VIDEO mode follows one clip each, with increasing timestamps.
     with Landmarker("video", num_faces=1) as lm_in, Landmarker("video", num_faces=1) as lm_sw:
         for i, (f_in, f_sw) in enumerate(tqdm(zip(reader_in, reader_sw), total=total, desc="evaluate", disable=not progress)):
-            img_sw = _swapped_picture(f_sw.image, side_by_side, size)  # (H, W, 3) uint8, the input's size
+            img_sw = video.swapped_picture(f_sw.image, side_by_side, size)  # (H, W, 3) uint8, the input's size
             ts = int(round(f_in.time * 1000))
             face_in = next(iter(lm_in.detect(f_in.image, ts)), None)
             face_sw = next(iter(lm_sw.detect(img_sw, ts)), None)
@@ -636,111 +607,3 @@ def held_back_faces(video_path: str | Path, faces_dir: str | Path, size: int, ma
         why = f"{video_path.name} is one of {fs.person}'s training sources, so its faces are not held back"
         return np.zeros((0, size, size, 3), np.uint8), np.zeros((0, size, size), np.uint8), why
     return (*aligned_video_faces(video_path, size, max_faces, start, duration), None)
-
-
-# ---------------------------------------------------------------- figures
-
-
-def plot_metrics(result: dict, out_dir: str | Path | None = None, name: str = "metrics_per_frame.png"):
-    """Per-frame pose error, identity distances, jitter, face-region change, detail and face SSIM; saved as ``name``.
-
-    Returns the matplotlib Figure (built without pyplot, so a headless run
-    opens no window and a notebook shows it once, as the cell's value).
-    """
-    from matplotlib.figure import Figure
-
-    pf = result["per_frame"]
-    t = np.asarray(pf["time"], float)
-
-    def arr(key):  # None -> NaN: matplotlib leaves a gap
-        return np.array(pf[key], dtype=float)
-
-    fig = Figure(figsize=(10, 11), layout="constrained")
-    ax = fig.subplots(5, 1, sharex=True)
-    for k in ("yaw_error", "pitch_error", "roll_error"):
-        ax[0].plot(t, arr(k), label=k.split("_")[0])
-    ax[0].axhline(TARGETS["pose_error_deg"], color="k", ls=":", lw=1, label="target (mean)")
-    ax[0].set_ylabel("pose error (deg)")
-    # identity is measured on a sample of frames: points, not lines
-    ax[1].plot(t, arr("dist_target"), label="swapped to target", color="tab:green", ls="none", marker="o", ms=3)
-    ax[1].plot(t, arr("dist_source"), label="swapped to source", color="tab:red", ls="none", marker="o", ms=3)
-    ax[1].plot(t, arr("input_dist_target"), label="input to target", color="tab:green", ls="none", marker="+")
-    ax[1].plot(t, arr("input_dist_source"), label="input to source", color="tab:red", ls="none", marker="+")
-    ax[1].set_ylabel("identity distance")
-    ax[2].plot(t, arr("jitter_input"), label="input", color="tab:gray")
-    ax[2].plot(t, arr("jitter_swapped"), label="swapped", color="tab:blue")
-    ax[2].set_ylabel("landmark jitter\n(/ face size)")
-    ax[3].plot(t, arr("change_input"), label="input", color="tab:gray")
-    ax[3].plot(t, arr("change_swapped"), label="swapped", color="tab:blue")
-    ax[3].set_ylabel("face change\n(grey levels / frame)")
-    ax[4].plot(t, arr("detail_ratio"), label="detail swapped / input", color="tab:purple")
-    ax[4].plot(t, arr("face_ssim"), label="face SSIM", color="tab:orange")
-    ax[4].axhline(TARGETS["detail_ratio"], color="k", ls=":", lw=1, label="detail target")
-    ax[4].set_ylabel("inner-face detail\nand face SSIM")
-    ax[4].set_xlabel("time in the input (s)")
-    for a in ax:
-        a.legend(loc="upper right", fontsize=8, ncols=2)
-        a.grid(alpha=0.3)
-    fig.suptitle(f"{Path(result['swapped']).name}: per-frame metrics")
-    if out_dir is not None:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-        with files.atomic_path(Path(out_dir) / name) as tmp:
-            fig.savefig(tmp, dpi=100)
-    return fig
-
-
-def _sampled_pairs(input_video, swapped_video, n: int, start: float, duration: float | None):
-    """(input frames, swapped pictures at the input's size): ``n`` frames spread evenly over the range."""
-    input_info, swapped_info = video.probe(input_video), video.probe(swapped_video)
-    side_by_side = _is_side_by_side(input_info, swapped_info)
-    size = (input_info.width, input_info.height)
-    count = max(1, int((duration or input_info.duration - start) * input_info.fps))
-    every = max(1, count // max(n, 1))
-    ins = [f.image for f in video.FrameReader(input_video, start=start, duration=duration, every=every)][:n]
-    sws = [_swapped_picture(f.image, side_by_side, size) for f in video.FrameReader(swapped_video, duration=duration, every=every)][:n]
-    return ins, sws
-
-
-def frame_strip(input_video: str | Path, swapped_video: str | Path, n: int = 6, start: float = 0.0,
-                duration: float | None = None, height: int = 160) -> np.ndarray:
-    """(2 * height, n * W', 3) uint8: ``n`` input frames spread over the range above the same swapped frames."""
-    import cv2
-
-    ins, sws = _sampled_pairs(input_video, swapped_video, n, start, duration)
-    n = min(len(ins), len(sws))
-    h, w = ins[0].shape[:2]
-    width = int(round(w * height / h))
-    rows = [np.hstack([cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA) for img in imgs[:n]])
-            for imgs in (ins, sws)]
-    return np.vstack(rows)
-
-
-def face_strip(input_video: str | Path, swapped_video: str | Path, n: int = 4, start: float = 0.0,
-               duration: float | None = None, pad: float = 0.15) -> np.ndarray:
-    """(2 * s, n * s, 3) uint8: the face box of ``n`` frames at the input's own resolution, input above swapped.
-
-    Nothing is downscaled (s = the largest face box, padded by ``pad``; smaller
-    boxes are scaled up to it), so what is soft in the swap shows as soft here.
-    """
-    import cv2
-
-    from .landmarks import Landmarker
-
-    ins, sws = _sampled_pairs(input_video, swapped_video, n, start, duration)
-    size = (ins[0].shape[1], ins[0].shape[0]) if ins else (0, 0)
-    pairs = []
-    with Landmarker("image", num_faces=1) as lm:
-        for img_in, img_sw in zip(ins, sws):
-            faces = lm.detect(img_in)
-            if not faces:
-                continue
-            (x0, y0), (x1, y1) = faces[0].landmarks.min(0), faces[0].landmarks.max(0)
-            cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, (1 + pad) * max(x1 - x0, y1 - y0) / 2
-            box = [int(round(v)) for v in (cx - half, cy - half, cx + half, cy + half)]
-            box = [max(box[0], 0), max(box[1], 0), min(box[2], size[0]), min(box[3], size[1])]
-            pairs.append([img[box[1]:box[3], box[0]:box[2]] for img in (img_in, img_sw)])
-    if not pairs:
-        raise ValueError(f"no face found in the sampled frames of {input_video}: nothing to show")
-    s = max(max(p[0].shape[:2]) for p in pairs)
-    cols = [np.vstack([cv2.resize(c, (s, s), interpolation=cv2.INTER_CUBIC) for c in p]) for p in pairs]
-    return np.hstack(cols)

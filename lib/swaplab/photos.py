@@ -24,12 +24,6 @@ def check_output(path: str | Path) -> Path:
     return path
 
 
-def output_name(input_path: str | Path, direction: str) -> str:
-    """<stem>_<direction>.jpg for a JPEG input_path, .png for any other image (lossless, keeps the tag)."""
-    ext = ".jpg" if Path(input_path).suffix.lower() in (".jpg", ".jpeg") else ".png"
-    return f"{Path(input_path).stem}_{direction}{ext}"
-
-
 def write_image(path: str | Path, rgb: np.ndarray, tag: str, title: str = "") -> Path:
     """Write an (H, W, 3) uint8 RGB image to ``path`` with ``tag`` in its metadata; returns the path."""
     from PIL import Image, PngImagePlugin

@@ -37,12 +37,10 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from . import SYNTHETIC_TAG, align, blend, files, masks, targets, video
+from . import SYNTHETIC_TAG, align, blend, files, masks, runs, targets, video
 from .cuts import CutDetector
+from .paths import DIRECTIONS
 
-# direction -> the decoder that renders the swapped face. "a2a"/"b2b" are the self-swap diagnostic: a face
-# through its own decoder and pasted back, the ceiling of any swap this model makes (05_evaluate scores it).
-DIRECTIONS = {"a2b": "b", "b2a": "a", "a2a": "a", "b2b": "b"}
 STAGES = ("decode", "landmarks", "align", "model", "blend", "encode")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
@@ -185,43 +183,6 @@ def configure_threads(intra_op: int | None = None) -> bool:
         return False
 
 
-def load_model(model, project: str | None = None):
-    """A ``SwapModel`` from a model object or a run folder (weights/<project>/<run>/).
-
-    ``project``: when given, the run's config must belong to it, so a run of
-    another A/B pair is never used by mistake.
-    """
-    if hasattr(model, "swap") and hasattr(model, "image_size"):
-        return model
-    run = Path(model)
-    if not run.is_dir():
-        raise FileNotFoundError(f"run {run} does not exist: train it with 03_train (same PROJECT and RUN) "
-                                "or check WEIGHTS_DIR, PROJECT and RUN")
-    from . import train
-
-    config = train.run_config(run)
-    if project is not None and config.get("project") not in (None, project):
-        raise ValueError(f"run {run} was trained for project {config.get('project')!r}, not {project!r}: "
-                         "use a RUN of this PROJECT (see weights/<PROJECT>/)")
-    return train.load_run(run)
-
-
-def default_output(data_dir: str | Path, project: str, input_path: str | Path, direction: str) -> Path:
-    """data/<project>/output/``output_name(input_path, direction)``"""
-    from . import paths
-
-    return paths.output_dir(data_dir, project) / output_name(input_path, direction)
-
-
-def output_name(input_path: str | Path, direction: str) -> str:
-    """<input stem>_<direction>.mp4, or .png/.jpg for a photo (``photos.output_name``)"""
-    from . import photos
-
-    if Path(input_path).suffix.lower() in video.IMAGE_EXTS:
-        return photos.output_name(input_path, direction)
-    return f"{Path(input_path).stem}_{direction}.mp4"
-
-
 def faces_to_find(o: SwapOptions) -> int:
     """MediaPipe's ``num_faces``: MAX_FACES, or by default 1 for "largest" and 4 for "identity" and "all".
 
@@ -356,7 +317,7 @@ def convert(
 ) -> ConvertReport:
     """Swap the faces in ``input_path`` (a video file, image folder or one image) and write ``output``.
 
-    ``model``: a ``SwapModel`` or a run folder (see ``load_model``; ``project`` checks
+    ``model``: a ``SwapModel`` or a run folder (see ``runs.load``; ``project`` checks
     its owner). ``source``: the source person's face set folder, crops or embedding
     (``targets.source_identity``), needed for ``target="identity"``. ``progress``:
     True for a tqdm bar, or a callable ``(frames_done, frames_total)`` called after
@@ -376,7 +337,7 @@ def convert(
         return convert_photo(input_path, model, output, o, project=project, reference=reference)
     duration = o.duration
     configure_threads()
-    model = load_model(model, project)
+    model = runs.load(model, project)
     output = Path(output)
     total = int(round((duration if duration is not None else info.duration - o.start) * info.fps))
     report = ConvertReport(str(input_path), str(output), o.direction, o.start, duration, options=dataclasses.asdict(o))
@@ -442,7 +403,7 @@ def convert_photo(input_path: str | Path, model, output: str | Path, options: Sw
     photos.check_output(output)
     reference = reference if reference is not None else _reference(o, source)
     configure_threads()
-    model = load_model(model, project)
+    model = runs.load(model, project)
     image = next(iter(video.FrameReader(input_path, width=o.output_width))).image
     report = ConvertReport(str(input_path), str(output), o.direction, 0.0, None, options=dataclasses.asdict(o))
     pipe = FramePipeline(model, o, mode="image", reference=reference)
@@ -558,7 +519,7 @@ def preview_frame(
     ``options.side_by_side`` is ignored (the caller shows both).
     """
     o = dataclasses.replace((options or SwapOptions()).validate(), side_by_side=False)
-    model = load_model(model)
+    model = runs.load(model)
     cache = {} if cache is None else cache
     built = (id(model), o.target, o.mask, o.max_faces, id(source))  # what the pipeline itself depends on
     pipe = cache.get("pipeline")
@@ -583,87 +544,3 @@ def preview_frame(
         cache.update(key=key, frame=frame, jobs=jobs, swapped=swapped)
     frame = cache["frame"]
     return frame, pipe.compose(frame, cache["jobs"], cache["swapped"])
-
-
-def result_strip(input_path: str | Path, output: str | Path, options: SwapOptions, n: int = 4, height: int = 160) -> np.ndarray:
-    """(2 * height, n * w, 3) uint8: ``n`` frames spread over the converted range, input above output.
-
-    The output's frames are read back from the written file (so this shows what was
-    encoded); a side-by-side output contributes its right half.
-    """
-    out_info = video.probe(output)
-    every = max(1, out_info.frame_count // max(n, 1))
-    outs = [f.image for f in video.FrameReader(output, every=every)][:n]
-    if options.side_by_side:
-        outs = [img[:, img.shape[1] // 2:] for img in outs]
-    w = outs[0].shape[1]
-    ins = [f.image for f in video.FrameReader(input_path, start=options.start, duration=options.duration, every=every, width=w)][:n]
-    k = min(len(ins), len(outs))
-    width = int(round(w * height / outs[0].shape[0]))
-    rows = [np.hstack([cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA) for img in imgs[:k]])
-            for imgs in (ins, outs)]
-    return np.vstack(rows)
-
-
-def scrubber(input_path: str | Path, model, options: SwapOptions, namespace: dict | None = None, source=None):
-    """An ipywidgets panel: a frame slider and the mask / colour / blend controls over a live original | swapped preview.
-
-    Every change re-renders the preview through ``preview_frame`` and, when
-    ``namespace`` (a notebook's ``globals()``) is given, writes MASK_ERODE, MASK_BLUR,
-    SHARPEN, COLOR, BLEND and MASK back into it: the values a headless run would use.
-    Beside the frames, each swapped face's aligned crop shows its paste mask
-    (green) and the hair cut out of it (red, MASK="hull-hair"). ``source`` as in ``convert``.
-    """
-    import ipywidgets as w
-
-    info = video.probe(input_path)
-    cache: dict = {}
-    frame = w.IntSlider(int(options.start * info.fps), 0, max(info.frame_count - 1, 0), description="frame")
-    erode = w.IntSlider(options.mask_erode, 0, 16, description="mask erode")
-    blur = w.IntSlider(options.mask_blur, 0, 16, description="mask blur")
-    sharp = w.FloatSlider(options.sharpen, min=0.0, max=2.0, step=0.1, description="sharpen")
-    color = w.Dropdown(options=list(blend.COLOR_MODES), value=options.color, description="colour")
-    mode = w.Dropdown(options=list(blend.BLEND_MODES), value=options.blend, description="blend")
-    mask = w.Dropdown(options=list(masks.MASKS), value=options.mask, description="mask")
-    image = w.Image(format="jpeg")
-
-    def update(_=None) -> None:
-        chosen = {"MASK_ERODE": erode.value, "MASK_BLUR": blur.value, "SHARPEN": sharp.value, "COLOR": color.value,
-                  "BLEND": mode.value, "MASK": mask.value}
-        if namespace is not None:
-            namespace.update(chosen)
-        o = dataclasses.replace(options, **{k.lower(): v for k, v in chosen.items()})
-        original, swapped = preview_frame(input_path, model, frame.value, o, cache, source=source)
-        panels = [original, swapped] + [_mask_panel(cache["pipeline"], job, original.shape[0]) for job in cache["jobs"]]
-        image.value = cv2.imencode(".jpg", cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))[1].tobytes()
-
-    for control in (frame, erode, blur, sharp, color, mode, mask):
-        control.observe(update, names="value")
-    update()
-    return w.VBox([frame, w.HBox([erode, blur, sharp]), w.HBox([color, mode, mask]), image])
-
-
-def live_preview(height: int = 180) -> Callable[[np.ndarray, np.ndarray], None]:
-    """An ``on_preview`` for ``convert`` in a notebook: shows a small original | swapped image, refreshed in place."""
-    import ipywidgets as w
-    from IPython.display import display
-
-    image = w.Image(format="jpeg")
-    shown = []
-
-    def show(original: np.ndarray, swapped: np.ndarray) -> None:
-        pair = np.hstack([original, swapped])
-        width = int(round(pair.shape[1] * height / pair.shape[0]))
-        small = cv2.resize(pair, (width, height), interpolation=cv2.INTER_AREA)
-        image.value = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR))[1].tobytes()
-        if not shown:
-            display(image)
-            shown.append(True)
-
-    return show
-
-
-def _mask_panel(pipe: FramePipeline, job: FaceJob, height: int) -> np.ndarray:
-    """(height, height, 3) uint8: the face's aligned crop with its paste mask and cut-out hair tinted."""
-    tinted = masks.overlay(job.crop, pipe.mask(job), job.hair)
-    return cv2.resize(tinted, (height, height), interpolation=cv2.INTER_NEAREST)

@@ -56,13 +56,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from swaplab import paths
+from swaplab import paths, runs
 from swaplab.augment import AugmentConfig, augment_batch
-from swaplab.files import atomic_path, read_json, write_json
+from swaplab.files import write_json
 from swaplab.losses import make_face_loss
-from swaplab.models import DEFAULT_CPU_MODEL, MODELS, SwapModel, build_swap_model, flops_per_face
+from swaplab.models import DEFAULT_CPU_MODEL, MODELS, build_swap_model, flops_per_face
 
-CHECKPOINT = "checkpoint.weights.h5"
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 LR_FLOOR = 0.1  # the cosine schedule ends at this share of LEARNING_RATE
@@ -304,37 +303,6 @@ def make_training_dataset(data_a, data_b, batch_size: int, seed: int, augment: A
                       "warped_b": b[0], "target_b": b[1], "mask_b": b[2]})
 
 
-def synthetic_faces(n: int, size: int = 64, person: int = 0, seed: int = 0):
-    """Cartoon faces (ellipse head, eyes, mouth) for tests and benchmarks, in the face-set format.
-
-    Returns images (n, size, size, 3) uint8 RGB and masks (n, size, size, 2) uint8 in
-    {0, 255} (face hull, eyes + mouth). ``person`` changes skin tone and face shape;
-    each face has its own pose offset, eye gaze and mouth opening.
-    """
-    rng = np.random.default_rng(seed * 1000 + person)
-    yy, xx = np.mgrid[0:size, 0:size] / size  # (S, S) in [0, 1)
-    skin = np.array([[0.85, 0.65, 0.5], [0.55, 0.4, 0.3]][person % 2])
-    width = (0.30, 0.25)[person % 2]
-    images = np.empty((n, size, size, 3), np.float32)
-    masks = np.zeros((n, size, size, 2), np.uint8)
-    for i in range(n):
-        cy, cx = 0.5 + rng.normal(0, 0.02, 2)
-        bg = rng.random(3) * 0.5 + 0.25 * (yy[..., None] + xx[..., None])  # (S, S, 3) gradient
-        face = ((yy - cy) / 0.38) ** 2 + ((xx - cx) / width) ** 2 < 1
-        img = np.where(face[..., None], skin * (0.8 + 0.2 * (1 - yy[..., None])), bg)
-        gaze = rng.normal(0, 0.01)
-        eyes = np.zeros_like(face)
-        for ex in (-0.11, 0.11):
-            eyes |= ((yy - cy + 0.08) / 0.04) ** 2 + ((xx - cx - ex - gaze) / 0.06) ** 2 < 1
-        mouth = ((yy - cy - 0.17) / (0.015 + 0.05 * rng.random())) ** 2 + ((xx - cx) / 0.12) ** 2 < 1
-        img[eyes] = (0.1, 0.1, 0.15)
-        img[mouth] = (0.6, 0.1, 0.15)
-        images[i] = img
-        masks[i, ..., 0] = face * 255
-        masks[i, ..., 1] = (eyes | mouth) * 255
-    return (np.clip(images, 0, 1) * 255).astype(np.uint8), masks
-
-
 def load_training_data(config: TrainConfig):
     """((images_a, masks_a), (images_b, masks_b)) from the face sets: PERSON_A and PERSON_B, or in
     pretrain mode the PRETRAIN_PEOPLE pooled on both sides (each side shuffles and warps them on its own)."""
@@ -348,48 +316,6 @@ def load_training_data(config: TrainConfig):
     sets = [faces(p) for p in config.pretrain_people]
     pool = tuple(np.concatenate([s[i] for s in sets]) for i in (0, 1))
     return pool, pool
-
-
-def run_config(run_dir) -> dict:
-    """The config.json of a run: model, image_size, project, person_a/b, steps_done, ..."""
-    path = Path(run_dir) / "config.json"
-    advice = f"restore it from a copy, or delete {run_dir} and train the run again with 03_train"
-    try:
-        config = read_json(path)
-    except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
-        raise ValueError(f"{path} is damaged ({str(e).splitlines()[0][:120]}): {advice}") from None
-    if config is None or not (Path(run_dir) / CHECKPOINT).exists():
-        raise FileNotFoundError(f"{run_dir} has no checkpoint: run 03_train first")
-    if not isinstance(config, dict) or not {"model", "image_size"} <= config.keys():
-        raise ValueError(f"{path} is damaged (no model or image_size in it): {advice}")
-    return config
-
-
-def _load_weights(model: SwapModel, run_dir: Path, what: str) -> None:
-    """Load a run's checkpoint into ``model``, refusing another architecture with a clear message."""
-    config = run_config(run_dir)
-    if (config["model"], config["image_size"]) != (model.model_name, model.image_size):
-        raise ValueError(f"{what}: {run_dir} holds a {config['model']!r} model at {config['image_size']} px, "
-                         f"not {model.model_name!r} at {model.image_size} px: set MODEL={config['model']!r} "
-                         "or pick a run of the same architecture")
-    try:
-        model.load_weights(run_dir / CHECKPOINT)
-    except ValueError as e:  # shapes differ although config.json agrees: edited or foreign files
-        raise ValueError(f"{what}: the weights in {run_dir / CHECKPOINT} do not fit a {model.model_name!r} "
-                         f"model ({e}); start a new RUN") from e
-    except (OSError, KeyError) as e:  # h5py: not an HDF5 file, cut short, or unreadable; its own message names no file
-        raise OSError(f"{what}: {run_dir / CHECKPOINT} is damaged or not a checkpoint "
-                      f"({str(e).splitlines()[0][:120]}): restore it from a copy, or delete it and run 03_train "
-                      "with this RUN to train it again from step 0") from None
-
-
-def load_run(run_dir) -> SwapModel:
-    """The model of a finished (or interrupted) run, ready for ``swap``; no optimizer."""
-    run_dir = Path(run_dir)
-    config = run_config(run_dir)
-    model = build_swap_model(config["model"], config["image_size"])
-    _load_weights(model, run_dir, f"RUN={run_dir.name!r}")  # the layers only: the optimizer state in the file is left unread
-    return model
 
 
 def steps_to_loss(history: list[dict], target: float) -> int | None:
@@ -567,10 +493,10 @@ def _train(config: TrainConfig, callbacks: list | None, data, strategy, out_dir:
     checkpoints, ``swaplab.viz.LivePlot`` previews every PREVIEW_EVERY steps).
     """
     run_dir = config.run_dir
-    resume = (run_dir / CHECKPOINT).exists()
+    resume = runs.has_checkpoint(run_dir)
     # Checks before any slow work (reading the faces, building the model), and before the run folder is made.
     if resume:
-        done_before = int(run_config(run_dir).get("steps_done", 0))
+        done_before = int(runs.read_config(run_dir).get("steps_done", 0))
         if done_before > config.steps:
             raise ValueError(f"STEPS={config.steps} is below the {done_before} steps RUN={config.run!r} has already "
                              f"trained: set STEPS above {done_before} to train on (STEPS counts the resumed steps), "
@@ -579,15 +505,8 @@ def _train(config: TrainConfig, callbacks: list | None, data, strategy, out_dir:
             print(f"RUN={config.run!r} has already trained STEPS={config.steps} steps: nothing to train; "
                   f"set STEPS above {config.steps} to train on", flush=True)
     elif config.init_from:
-        source_dir = paths.source_run_dir(config.weights_dir, config.project, config.init_from)
-        if not ((source_dir / "config.json").exists() and (source_dir / CHECKPOINT).exists()):
-            raise FileNotFoundError(f"INIT_FROM={config.init_from!r}: {source_dir} holds no trained run: "
-                                    "train that run first with 03_train, or set INIT_FROM=None")
-        source = run_config(source_dir)
-        if (source["model"], source["image_size"]) != (config.model, config.image_size):
-            raise ValueError(f"INIT_FROM={config.init_from!r} is a {source['model']!r} model at {source['image_size']} "
-                             f"px; MODEL={config.model!r} cannot start from it: set MODEL={source['model']!r} "
-                             "or INIT_FROM=None")
+        runs.check_source(paths.source_run_dir(config.weights_dir, config.project, config.init_from), config.init_from,
+                          config.model, config.image_size)
     if data is None:
         data = load_training_data(config)
     keras.utils.set_random_seed(config.seed)
@@ -604,29 +523,21 @@ def _train(config: TrainConfig, callbacks: list | None, data, strategy, out_dir:
                       jit_compile=on_gpu)  # XLA on GPUs; on the CPU it measured slower than oneDNN
         model.optimizer.build(model.trainable_variables)  # so a checkpoint's optimizer state can load
         if resume:
-            _load_weights(model, run_dir, f"RUN={config.run!r}")
-        elif config.init_from:
-            source = load_run(paths.source_run_dir(config.weights_dir, config.project, config.init_from))
-            if (source.model_name, source.image_size) != (model.model_name, model.image_size):
-                raise ValueError(f"INIT_FROM={config.init_from!r} is a {source.model_name!r} model at "
-                                 f"{source.image_size} px; MODEL={config.model!r} cannot start from it: "
-                                 f"set MODEL={source.model_name!r} or INIT_FROM=None")
-            model.set_weights(source.get_weights())  # layers only: the optimizer starts fresh
+            runs.load_weights(model, run_dir, f"RUN={config.run!r}")
+        elif config.init_from:  # layers only: the optimizer starts fresh
+            runs.load_weights(model, paths.source_run_dir(config.weights_dir, config.project, config.init_from),
+                              f"INIT_FROM={config.init_from!r}")
     done = int(model.optimizer.iterations.numpy())
     check_workers_agree(strategy, config, done)  # several workers: all resume from the chief's checkpoint
-    history = [h for h in read_json(run_dir / "history.json", []) if h["step"] <= done] if resume else []
+    history = runs.read_history(run_dir, up_to=done) if resume else []
     time_before = history[-1]["time_s"] if history else 0.0
 
     def save():
-        with atomic_path(out_dir / CHECKPOINT, suffix=".weights.h5") as tmp:
-            model.save_weights(tmp)
-        steps_done = int(model.optimizer.iterations.numpy())
-        write_json(out_dir / "history.json", history)
-        write_json(out_dir / "config.json", {**config.to_json(), "steps_done": steps_done})
+        runs.save(out_dir, model, config.to_json(), history)
 
-    out_dir.mkdir(parents=True, exist_ok=True)  # the run folder; a temporary one on a worker other than the chief
-    if not resume:
-        write_json(out_dir / "config.json", {**config.to_json(), "steps_done": 0})
+    if not resume:  # the run folder; a temporary one on a worker other than the chief
+        runs.start(out_dir, config.to_json())
+    out_dir.mkdir(parents=True, exist_ok=True)
     warp = tf.Variable(1.0, trainable=False, dtype=tf.float32, name="warp_strength")  # read by the input pipeline
     ds = make_training_dataset(*data, config.batch_size, config.seed, config.augment, start=done, warp_strength=warp)
     ds = ds.with_options(shard_by_data())  # several workers: each keeps its replicas' share of every global batch
@@ -660,7 +571,7 @@ def _train(config: TrainConfig, callbacks: list | None, data, strategy, out_dir:
     if config.init_from:
         source_dir = paths.source_run_dir(config.weights_dir, config.project, config.init_from)
         report["warm_start"] = {"init_from": config.init_from,
-                                **warm_start_savings(history, read_json(source_dir / "history.json", []))}
-    write_json(out_dir / "train_report.json", report)
+                                **warm_start_savings(history, runs.read_history(source_dir))}
+    write_json(out_dir / runs.REPORT, report)
     return report
 

@@ -92,17 +92,18 @@ def main(argv=None) -> dict:
     ap.add_argument("config", help="JSON file of TrainConfig fields, e.g. weights/<project>/<run>/config.json")
     ap.add_argument("--steps", type=int, help="train to this many steps in total (overrides the config's STEPS)")
     ap.add_argument("--synthetic", type=int, metavar="N", default=0,
-                    help="train on N cartoon faces per person (swaplab.train.synthetic_faces) instead of the "
+                    help="train on N cartoon faces per person (swaplab.testing.synthetic_faces) instead of the "
                          "face sets: to try a cluster, and for tests and benchmarks")
     args = ap.parse_args(argv)
     from swaplab import train as tr
+    from swaplab.testing import synthetic_faces
 
     # MultiWorkerMirroredStrategy before any other TensorFlow work: it sets up the cluster's runtime
     strategy = tr.select_strategy()
     config = read_config(args.config, args.steps)
     data = None
     if args.synthetic:
-        data = tuple(tr.synthetic_faces(args.synthetic, config.image_size, person=p, seed=config.seed) for p in (0, 1))
+        data = tuple(synthetic_faces(args.synthetic, config.image_size, person=p, seed=config.seed) for p in (0, 1))
     worker, workers, chief = tr.worker_info(strategy)
     checksum = _WeightsSum()
     report = tr.train(config, callbacks=[checksum], data=data, strategy=strategy)

@@ -31,8 +31,8 @@ from typing import Iterator
 import numpy as np
 
 from .files import make_readable, run_ahead, temp_path
+from .paths import IMAGE_EXTS  # stills: an image folder or one image is read as frames
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _DAMAGE = re.compile(r"error|corrupt|damaged|concealing|invalid|missing", re.I)
 FOLDER_FPS = 25.0  # frames of an image folder are given this rate, so times and ranges mean something
 
@@ -513,3 +513,31 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+def side_by_side_layout(input_info: VideoInfo, swapped_info: VideoInfo) -> bool:
+    """True when the swapped video is original | swapped side by side; raise if its shape fits neither layout.
+
+    Judged by the aspect ratio, since 04_swap may also scale its output
+    (``output_width``) and pads odd sides by a pixel.
+    """
+    aspect_in, aspect_sw = input_info.width / input_info.height, swapped_info.width / swapped_info.height
+    for side_by_side, expected in ((True, 2 * aspect_in), (False, aspect_in)):
+        if abs(aspect_sw / expected - 1) < 0.03:
+            return side_by_side
+    raise ValueError(
+        f"{swapped_info.path} is {swapped_info.resolution} but {input_info.path} is {input_info.resolution}: "
+        "the swapped video must have the input's shape, or twice its width when side by side; "
+        "check that SWAPPED was made from INPUT"
+    )
+
+
+def swapped_picture(image: np.ndarray, side_by_side: bool, size: tuple[int, int]) -> np.ndarray:
+    """The swapped picture of one output frame (its right half if side by side) at the input's (W, H)."""
+    import cv2
+
+    if side_by_side:
+        image = image[:, image.shape[1] // 2:]
+    if (image.shape[1], image.shape[0]) != size:
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(image)

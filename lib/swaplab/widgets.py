@@ -1,6 +1,6 @@
-"""Optional ipywidgets controls: knobs over notebook parameters, and a webcam recorder.
+"""Optional ipywidgets controls: knobs over notebook parameters, a webcam recorder, and 04_swap's scrubber.
 
-Both are shown only when a notebook's ``INTERACTIVE`` is true; a headless
+All are shown only when a notebook's ``INTERACTIVE`` is true; a headless
 (papermill) run never builds or waits on them. IPython and ipywidgets are
 imported inside the functions, so ``import swaplab.widgets`` works without them.
 
@@ -14,6 +14,10 @@ manifest as every other source). In Colab the browser records (getUserMedia +
 MediaRecorder, via ``google.colab.output.eval_js``); in local Jupyter OpenCV
 reads camera 0 on the kernel's machine. Neither path can run without a camera
 and a browser, so the tests only build the widget.
+
+``scrubber(...)`` is 04_swap's frame slider with the mask, colour and blend controls
+over a live original | swapped preview (``swap.preview_frame``), and ``live_preview()``
+the small picture that follows a conversion as it runs.
 """
 
 from __future__ import annotations
@@ -169,3 +173,81 @@ def _record_local(folder: Path, seconds: float) -> Path:
     finally:
         cap.release()
     return clip
+
+
+def scrubber(input_path: str | Path, model, options, namespace: dict | None = None, source=None):
+    """An ipywidgets panel: a frame slider and the mask / colour / blend controls over a live original | swapped preview.
+
+    Every change re-renders the preview through ``preview_frame`` and, when
+    ``namespace`` (a notebook's ``globals()``) is given, writes MASK_ERODE, MASK_BLUR,
+    SHARPEN, COLOR, BLEND and MASK back into it: the values a headless run would use.
+    Beside the frames, each swapped face's aligned crop shows its paste mask
+    (green) and the hair cut out of it (red, MASK="hull-hair"). ``options``: a
+    ``swap.SwapOptions``; ``source`` as in ``swap.convert``.
+    """
+    import dataclasses
+
+    import cv2
+    import ipywidgets as w
+    import numpy as np
+
+    from . import blend, masks, video
+    from .swap import preview_frame
+
+    info = video.probe(input_path)
+    cache: dict = {}
+    frame = w.IntSlider(int(options.start * info.fps), 0, max(info.frame_count - 1, 0), description="frame")
+    erode = w.IntSlider(options.mask_erode, 0, 16, description="mask erode")
+    blur = w.IntSlider(options.mask_blur, 0, 16, description="mask blur")
+    sharp = w.FloatSlider(options.sharpen, min=0.0, max=2.0, step=0.1, description="sharpen")
+    color = w.Dropdown(options=list(blend.COLOR_MODES), value=options.color, description="colour")
+    mode = w.Dropdown(options=list(blend.BLEND_MODES), value=options.blend, description="blend")
+    mask = w.Dropdown(options=list(masks.MASKS), value=options.mask, description="mask")
+    image = w.Image(format="jpeg")
+
+    def update(_=None) -> None:
+        chosen = {"MASK_ERODE": erode.value, "MASK_BLUR": blur.value, "SHARPEN": sharp.value, "COLOR": color.value,
+                  "BLEND": mode.value, "MASK": mask.value}
+        if namespace is not None:
+            namespace.update(chosen)
+        o = dataclasses.replace(options, **{k.lower(): v for k, v in chosen.items()})
+        original, swapped = preview_frame(input_path, model, frame.value, o, cache, source=source)
+        panels = [original, swapped] + [_mask_panel(cache["pipeline"], job, original.shape[0]) for job in cache["jobs"]]
+        image.value = cv2.imencode(".jpg", cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))[1].tobytes()
+
+    for control in (frame, erode, blur, sharp, color, mode, mask):
+        control.observe(update, names="value")
+    update()
+    return w.VBox([frame, w.HBox([erode, blur, sharp]), w.HBox([color, mode, mask]), image])
+
+
+def live_preview(height: int = 180):
+    """An ``on_preview`` for ``swap.convert`` in a notebook: shows a small original | swapped image, refreshed in place."""
+    import cv2
+    import ipywidgets as w
+    import numpy as np
+    from IPython.display import display
+
+    image = w.Image(format="jpeg")
+    shown = []
+
+    def show(original: np.ndarray, swapped: np.ndarray) -> None:
+        pair = np.hstack([original, swapped])
+        width = int(round(pair.shape[1] * height / pair.shape[0]))
+        small = cv2.resize(pair, (width, height), interpolation=cv2.INTER_AREA)
+        image.value = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR))[1].tobytes()
+        if not shown:
+            display(image)
+            shown.append(True)
+
+    return show
+
+
+def _mask_panel(pipe, job, height: int):
+    """(height, height, 3) uint8: a face's aligned crop (``swap.FaceJob``) with its paste mask and cut-out hair tinted."""
+    import cv2
+
+    from . import masks
+
+    tinted = masks.overlay(job.crop, pipe.mask(job), job.hair)
+    return cv2.resize(tinted, (height, height), interpolation=cv2.INTER_NEAREST)

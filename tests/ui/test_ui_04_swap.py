@@ -5,17 +5,14 @@ import time
 
 import pytest
 
-from swaplab import train
+from swaplab import testing
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """weights/uiswap/tiny: the "tiny" model trained 2 steps on synthetic faces (enough to load and swap)."""
     root = tmp_path_factory.mktemp("ui04")
-    config = train.TrainConfig(project="uiswap", run="tiny", model="tiny", batch_size=4, steps=2, log_every=1,
-                               preview_every=1000, save_every=1000, data_dir=str(root / "data"),
-                               weights_dir=str(root / "weights"))
-    train.train(config, data=tuple(train.synthetic_faces(8, config.image_size, person=p) for p in (0, 1)))
+    testing.tiny_run(root, "uiswap")
     return root
 
 
@@ -39,7 +36,7 @@ def test_04_swap_scrubber_redraws(tiny_run, open_notebook, screenshot_on_failure
     with screenshot_on_failure(nb):
         nb.run_all()
         nb.wait_finished(240)
-        panel = nb.cell("swap.scrubber(").locator(".widget-vbox").first
+        panel = nb.cell("widgets.scrubber(").locator(".widget-vbox").first
         image = panel.locator("img").first
         first = _changes(image, "")  # drawn once when shown
 
