@@ -15,7 +15,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared"
 def test_01_collect_on_s1_samples(tmp_path):
     data = tmp_path / "data"
     params = {"PROJECT": "nbtest", "PERSON": "a", "SOURCES": ["samples/grid/s1/"], "DATA_DIR": str(data),
-              "WEIGHTS_DIR": str(tmp_path / "weights"), "CONSENT_NOTE": "GRID corpus speaker s1, CC BY 4.0"}
+              "CONSENT_NOTE": "GRID corpus speaker s1, CC BY 4.0"}
     t0 = time.time()
     run_notebook("01_collect", params, tmp_path / "run1")
     assert time.time() - t0 < 60

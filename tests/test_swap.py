@@ -8,7 +8,7 @@ audio, tags, atomic writes) runs for real. Each conversion is a second of video.
 import numpy as np
 import pytest
 
-from swaplab import SYNTHETIC_TAG, assets, collect, files, paths, runs, swap, video, widgets
+from swaplab import SYNTHETIC_TAG, assets, files, paths, runs, swap, video, widgets
 
 CLIP = "samples/grid/s1/bbaf2n.mpg"  # 360x288, 25 fps, 2.98 s, one speaker facing the camera, audio
 
@@ -153,15 +153,15 @@ def test_a_run_of_another_project_is_refused(model, tmp_path):
 
 
 def test_resolve_media_and_default_output(clip, tmp_path):
-    assert collect.resolve_media(str(clip), tmp_path, "demo") == clip
-    got = collect.resolve_media(CLIP, tmp_path, "demo")
+    assert assets.resolve_media(str(clip), tmp_path, "demo") == clip
+    got = assets.resolve_media(CLIP, tmp_path, "demo")
     assert got.exists() and got.name == "bbaf2n.mpg"
     src = tmp_path / "demo" / "a" / "sources" / "talk.mp4"
     src.parent.mkdir(parents=True)
     src.write_bytes(b"x")
-    assert collect.resolve_media("talk", tmp_path, "demo") == src
+    assert assets.resolve_media("talk", tmp_path, "demo") == src
     with pytest.raises(FileNotFoundError, match="01_collect"):
-        collect.resolve_media("nothing", tmp_path, "demo")
+        assets.resolve_media("nothing", tmp_path, "demo")
     assert paths.output_file(tmp_path, "demo", "x/talk.mp4", "a2b") == tmp_path / "demo" / "output" / "talk_a2b.mp4"
     assert paths.output_name("x/photo.jpeg", "b2a") == "photo_b2a.jpg" and paths.output_name("x/p.webp", "a2b") == "p_a2b.png"
 

@@ -19,6 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import paths
 from .files import atomic_path
 from .paths import repo_root
 
@@ -226,3 +227,19 @@ def _download(url: str, dest: Path, label: str, progress: bool, timeout: float) 
             for chunk in iter(lambda: r.read(1 << 16), b""):
                 f.write(chunk)
                 bar.update(len(chunk))
+
+
+def resolve_media(value: str, data_dir: str | Path, project: str, what: str = "INPUT") -> Path:
+    """A video named by a notebook parameter, as a path: an existing file or folder, a sample asset key
+    (fetched), or the name of a source collected for ``project``. ``what`` names the parameter in errors."""
+    path = Path(value)
+    if path.exists():
+        return path
+    if value in keys():
+        return fetch(value, data_dir=data_dir, progress=False)
+    project_dir = paths.project_dir(data_dir, project)
+    collected = sorted(p for p in project_dir.glob("*/sources/*") if value in (p.name, p.stem))
+    if collected:
+        return collected[0]
+    raise FileNotFoundError(f"{what}={value!r} is neither a file, a sample (e.g. 'samples/grid/s1/bbaf2n.mpg') "
+                            f"nor a source in {project_dir}/*/sources/: check the name or run 01_collect")

@@ -460,19 +460,3 @@ def contact_sheet(data_dir: str | Path, project: str, person: str, per_source: i
         if not cv2.imwrite(str(tmp), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):
             raise CollectError(f"could not write {out}: check that the folder is writable")
     return out
-
-
-def resolve_media(value: str, data_dir: str | Path, project: str, what: str = "INPUT") -> Path:
-    """A video named by a notebook parameter, as a path: an existing file or folder, a sample asset key
-    (fetched), or the name of a source collected for ``project``. ``what`` names the parameter in errors."""
-    path = Path(value)
-    if path.exists():
-        return path
-    if value in assets.keys():
-        return assets.fetch(value, data_dir=data_dir, progress=False)
-    project_dir = paths.project_dir(data_dir, project)
-    collected = sorted(p for p in project_dir.glob("*/sources/*") if value in (p.name, p.stem))
-    if collected:
-        return collected[0]
-    raise FileNotFoundError(f"{what}={value!r} is neither a file, a sample (e.g. 'samples/grid/s1/bbaf2n.mpg') "
-                            f"nor a source in {project_dir}/*/sources/: check the name or run 01_collect")

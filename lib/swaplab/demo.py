@@ -50,7 +50,7 @@ def prepare(data_dir, project: str, progress: bool = False) -> None:
 
 def steps(project: str, run: str, budget_min: float, model: str) -> list[tuple[str, dict]]:
     """(notebook, parameters) in order; every notebook keeps its defaults for what is not set here."""
-    common = {"PROJECT": project, "SEED": 0, "INTERACTIVE": False}
+    common = {"PROJECT": project, "INTERACTIVE": False}
     plan = [("01_collect", {**common, "PERSON": p, "SOURCES": keys}) for p, keys in people().items()]
     plan += [("02_align", {**common, "PERSON": "a", "COMPARE_WITH": ""}),
              ("02_align", {**common, "PERSON": "b", "COMPARE_WITH": "a", "TARGET_VIDEO": HOLDOUT_A})]

@@ -59,13 +59,13 @@ def sweep(project: str, grid: dict[str, list], common: dict | None = None, train
           swap: dict | None = None, evaluate: dict | None = None, stages=STAGES, prefix: str = "sweep",
           out_dir=None, log=print) -> list[dict]:
     """Run ``stages`` for each combination of ``grid``; returns ``tracking.runs_table`` of the project."""
-    common = {"SEED": 0, **(common or {}), "PROJECT": project, "INTERACTIVE": False}
+    common = {**(common or {}), "PROJECT": project, "INTERACTIVE": False}
     unknown = set(stages) - set(STAGES)
     if unknown:
         raise ValueError(f"sweep stages {sorted(unknown)}: choose from {STAGES}")
     runs = grid_runs(grid, prefix)
     out_dir = Path(out_dir) if out_dir else paths.repo_root() / "runs" / project / "sweep"
-    per_stage = {"03_train": train or {}, "04_swap": swap or {}, "05_evaluate": evaluate or {}}
+    per_stage = {"03_train": {"SEED": 0, **(train or {})}, "04_swap": swap or {}, "05_evaluate": evaluate or {}}
     data_dir, weights_dir = _dirs(common)
     for i, (name, values) in enumerate(runs, start=1):
         for stage in (s for s in STAGES if s in stages):
