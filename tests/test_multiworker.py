@@ -14,7 +14,8 @@ import pytest
 
 from swaplab import runs
 from swaplab.testing import synthetic_faces
-from swaplab.train import TrainConfig, tf_config_workers, train
+from swaplab.distribute import tf_config_workers
+from swaplab.train import TrainConfig, train
 from swaplab.train_worker import free_ports, read_config
 
 FACES = 16  # synthetic faces per person, as ``--synthetic 16`` makes them

@@ -38,9 +38,9 @@ def test_schedule_warms_up_then_decays_on_steps_or_time():
     flat = TrainConfig(project="p", lr_schedule="constant", warmup_steps=0, learning_rate=5e-4)
     assert learning_rate_at(0, 0.0, flat) == learning_rate_at(10**6, 1.0, flat) == 5e-4
     with pytest.raises(ValueError, match="LR_SCHEDULE"):
-        TrainConfig(project="p", lr_schedule="step")
+        TrainConfig(project="p", lr_schedule="step").validate()
     with pytest.raises(ValueError, match="WARP_END"):
-        TrainConfig(project="p", warp_end=1.5)
+        TrainConfig(project="p", warp_end=1.5).validate()
 
 
 def test_warp_strength_variable_reaches_the_input_pipeline():
@@ -81,7 +81,7 @@ def test_config_from_notebook_parameters():
     c = TrainConfig.from_parameters(params)
     assert (c.person_a, c.person_b, c.edge_weight, c.lr_schedule, c.interactive) == ("x", "y", 0.5, "constant", True)
     with pytest.raises(ValueError, match="PERSON_A"):
-        TrainConfig.from_parameters({"PROJECT": "p", "PERSON_A": "../x"})
+        TrainConfig.from_parameters({"PROJECT": "p", "PERSON_A": "../x"}).validate()
 
 
 def _face_set(data_dir, project, person, images):
@@ -122,9 +122,9 @@ def test_pretrain_base_then_a_new_pair_starts_from_it(tmp_path):
     fresh = build_swap_model("tiny").encoder.get_weights()[0]
     assert np.abs(w_warm - w_base).mean() < 0.2 * np.abs(fresh - w_base).mean()
     with pytest.raises(ValueError, match="PRETRAIN_PEOPLE"):
-        TrainConfig(project="base", pretrain_people=("p1",))
+        TrainConfig(project="base", pretrain_people=("p1",)).validate()
     with pytest.raises(ValueError, match="INIT_FROM"):
-        TrainConfig(project="pair", init_from="a/b/c")
+        TrainConfig(project="pair", init_from="a/b/c").validate()
 
 
 def test_resolution_warning_names_the_stretch():
@@ -134,24 +134,36 @@ def test_resolution_warning_names_the_stretch():
     assert report.resolution_warning(None, 64, "x") is None
 
 
-def test_precision_follows_the_hardware_unless_forced(monkeypatch):
+def test_precision_follows_the_hardware_unless_forced():
     """auto: mixed_float16 on a GPU; on a CPU mixed_bfloat16 only where it has bf16 units; a forced value wins."""
-    from swaplab import train
+    from swaplab.distribute import compute_dtype, cpu_has_bf16
 
-    monkeypatch.setattr(train, "cpu_has_bf16", lambda: True)
-    assert train.compute_dtype("auto", on_gpu=True) == "mixed_float16"
-    assert train.compute_dtype("auto", on_gpu=False) == "mixed_bfloat16"
-    assert train.compute_dtype("float32", on_gpu=False) is None
-    monkeypatch.setattr(train, "cpu_has_bf16", lambda: False)
-    assert train.compute_dtype("auto", on_gpu=False) is None
-    assert train.compute_dtype("mixed_bfloat16", on_gpu=False) == "mixed_bfloat16"
+    assert compute_dtype("auto", on_gpu=True, bf16=True) == "mixed_float16"
+    assert compute_dtype("auto", on_gpu=False, bf16=True) == "mixed_bfloat16"
+    assert compute_dtype("float32", on_gpu=False, bf16=True) is None
+    assert compute_dtype("auto", on_gpu=False, bf16=False) is None
+    assert compute_dtype("mixed_bfloat16", on_gpu=False, bf16=False) == "mixed_bfloat16"
+    assert compute_dtype("auto", on_gpu=False) == ("mixed_bfloat16" if cpu_has_bf16() else None)  # this machine
     with pytest.raises(ValueError, match="PRECISION='half'"):
-        TrainConfig(project="p", precision="half")
+        TrainConfig(project="p", precision="half").validate()
 
 
 def test_learning_rate_none_is_the_models_own():
-    assert TrainConfig(project="p", model="slim").learning_rate == MODELS["slim"].learning_rate == 1e-3
-    assert TrainConfig(project="p", model="lite").learning_rate == 5e-4
-    assert TrainConfig(project="p", model="lite", learning_rate=2e-4).learning_rate == 2e-4
+    assert TrainConfig(project="p", model="slim").validate(faces=False).learning_rate == MODELS["slim"].learning_rate == 1e-3
+    assert TrainConfig(project="p", model="lite").validate(faces=False).learning_rate == 5e-4
+    assert TrainConfig(project="p", model="lite", learning_rate=2e-4).validate(faces=False).learning_rate == 2e-4
     with pytest.raises(ValueError, match="LEARNING_RATE=0: must be > 0, or None"):
-        TrainConfig(project="p", learning_rate=0)
+        TrainConfig(project="p", learning_rate=0).validate()
+
+
+def test_validate_checks_the_face_sets_and_the_run_folder(tmp_path):
+    """validate() names what is missing on disk before any slow work: a face set, STEPS below a run's steps."""
+    data, weights = tmp_path / "data", tmp_path / "weights"
+    c = TrainConfig(project="p", model="tiny", batch_size=4, steps=2, log_every=1, save_every=100, preview_every=100,
+                    data_dir=str(data), weights_dir=str(weights))
+    with pytest.raises(FileNotFoundError, match="faces does not exist: run 02_align for person 'a' first"):
+        c.validate()
+    train(c, data=DATA)  # in memory: no face set needed
+    c.steps = 1
+    with pytest.raises(ValueError, match="STEPS=1 is below the 2 steps RUN='main' has already trained"):
+        c.validate(faces=False)

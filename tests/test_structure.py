@@ -10,9 +10,11 @@
 """
 
 import ast
+import dataclasses
 import importlib
 import json
 import re
+import typing
 from dataclasses import fields
 from pathlib import Path
 
@@ -76,6 +78,18 @@ def test_validation_is_one_call(path):
     assert "raise " not in check, f"{path.name}: the checking cell raises by itself; move the check into validate()"
 
 
+def _consumed(config) -> set[str]:
+    """The parameters a config takes: its init fields, and those of a config it holds (``SwapJob.options``)."""
+    hints = typing.get_type_hints(config)
+    names = set()
+    for f in fields(config):
+        if f.init:
+            names.add(f.name.upper())
+            if dataclasses.is_dataclass(hints.get(f.name)):
+                names |= _consumed(hints[f.name])
+    return names
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_no_idle_parameter(path):
     params, after = _cells(path)
@@ -83,6 +97,6 @@ def test_no_idle_parameter(path):
     later = "\n".join(after)
     module, cls = CONFIG_CALL.search(after[0]).groups()
     config = getattr(importlib.import_module(f"swaplab.{module}"), cls)
-    consumed = {f.name.upper() for f in fields(config) if f.init}
+    consumed = _consumed(config)
     idle = [n for n in names if n not in consumed and not re.search(rf"\b{n}\b", later)]
     assert not idle, f"{path.name}: parameters {idle} are never used: wire them up or drop them"

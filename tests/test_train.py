@@ -123,12 +123,15 @@ def test_other_architecture_is_refused_clearly(tmp_path):
 
 
 def test_missing_run_and_bad_parameters_fail_clearly(tmp_path):
-    with pytest.raises(FileNotFoundError, match="has no checkpoint: run 03_train first"):
+    with pytest.raises(FileNotFoundError, match="nothing does not exist: train it with 03_train"):
         runs.load(tmp_path / "p" / "nothing")
+    (tmp_path / "p" / "empty").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="empty has no checkpoint: run 03_train first"):
+        runs.load(tmp_path / "p" / "empty")
     with pytest.raises(ValueError, match="BATCH_SIZE"):
-        config(tmp_path, batch_size=0)
+        config(tmp_path, batch_size=0).validate(faces=False)
     with pytest.raises(ValueError, match="MODEL='big'"):
-        config(tmp_path, model="big")
+        config(tmp_path, model="big").validate(faces=False)
     with pytest.raises(ValueError, match="faces but BATCH_SIZE=64"):
         train(config(tmp_path, batch_size=64), data=DATA)
 

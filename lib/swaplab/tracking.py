@@ -13,31 +13,33 @@ train_report.json, the metrics of 05_evaluate) into one row per run;
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from swaplab import paths
+from swaplab import paths, runs
 from swaplab.files import read_json
+from swaplab.params import Parameters
 
 LOG_DIR = "tensorboard"  # beside the checkpoint, in the run folder
 METRIC_COLUMNS = ("detail_ratio", "identity_retrieval", "pose_error_deg", "expression_error", "jitter_ratio")
 
 
 class TensorBoardLog(keras.callbacks.Callback):
-    """Scalars every LOG_EVERY steps and the preview grid every PREVIEW_EVERY steps, into ``run_dir/tensorboard``.
+    """Scalars every LOG_EVERY steps, and every preview grid ``viz.LivePlot`` draws, into ``run_dir/tensorboard``.
 
     ``history``: the training loop's list of records ({"step", "loss_a", "loss_b", "lr", ...});
-    ``step_fn``: the global step; ``live``: the ``viz.LivePlot`` whose latest grid is logged
-    (it must come before this callback in the list, so the grid is fresh).
+    ``step_fn``: the global step. Give ``image`` to the LivePlot as a listener
+    (``LivePlot(..., on_draw=[board.image])``) and put the LivePlot before this callback,
+    so the last grid is logged before the log is flushed.
     """
 
-    def __init__(self, run_dir, history: list[dict], step_fn, batch_size: int, preview_every: int, live=None):
+    def __init__(self, run_dir, history: list[dict], step_fn, batch_size: int):
         super().__init__()
         self.log_dir = Path(run_dir) / LOG_DIR
-        self.history, self.step_fn, self.live = history, step_fn, live
-        self.batch_size, self.preview_every = batch_size, preview_every
+        self.history, self.step_fn, self.batch_size = history, step_fn, batch_size
         self.writer = None
 
     def on_train_begin(self, logs=None):
@@ -62,21 +64,13 @@ class TensorBoardLog(keras.callbacks.Callback):
             if now > t0 and h["step"] > step0:
                 tf.summary.scalar("faces_per_s", 2 * self.batch_size * (h["step"] - step0) / (now - t0))
 
-    def on_train_batch_end(self, batch, logs=None):
-        step = self.step_fn()
-        if step % self.preview_every == 0:
-            self._image(step)
-
     def on_train_end(self, logs=None):
-        self._image(self.step_fn())
         self.writer.flush()
 
-    def _image(self, step: int) -> None:
+    def image(self, step: int, grid: np.ndarray) -> None:
+        """Log a preview grid ((n*S, 6*S, 3) uint8) at ``step``."""
         import tensorflow as tf
 
-        grid = getattr(self.live, "last_grid", None)  # (n*S, 6*S, 3) uint8
-        if grid is None:
-            return
         with self.writer.as_default(step=step):
             tf.summary.image("preview A A>A A>B | B B>B B>A", grid[None], max_outputs=1)
 
@@ -108,15 +102,45 @@ def run_metrics(data_dir, weights_dir, project: str, run: str) -> dict:
     return found
 
 
+@dataclass
+class CompareConfig(Parameters):
+    """06_compare's parameters: which runs of a project to set side by side."""
+
+    project: str = "demo"  # the A/B experiment whose runs are compared: weights/<project>/*/
+    runs: list = field(default_factory=list)  # run folders to compare, in this order; empty = every run of the project
+    data_dir: str = "data"  # where 05_evaluate's metrics are (data/<project>/reports/)
+    weights_dir: str = "weights"  # where runs live
+    interactive: bool = False  # also open TensorBoard inline over every run
+    rows: list = field(init=False, default=None, repr=False)  # ``runs_table`` rows of the chosen runs, in order
+    names: list = field(init=False, default=None, repr=False)  # their names
+    reports: Path = field(init=False, default=None, repr=False)  # data/<project>/reports/ (made here)
+
+    def validate(self) -> "CompareConfig":
+        self.check_names("project")
+        rows = runs_table(self.data_dir, self.weights_dir, self.project)
+        root = Path(self.weights_dir) / self.project
+        if not rows:
+            raise FileNotFoundError(f"{root} holds no trained run: run 03_train (or swaplab.sweep) first")
+        if self.runs:
+            missing = sorted(set(self.runs) - {r["run"] for r in rows})
+            if missing:
+                self.bad("runs", f"no run {missing} in {root}; it has {[r['run'] for r in rows]}")
+            rows = sorted((r for r in rows if r["run"] in self.runs), key=lambda r: self.runs.index(r["run"]))
+        self.rows, self.names = rows, [r["run"] for r in rows]
+        self.reports = paths.reports_dir(self.data_dir, self.project)
+        self.reports.mkdir(parents=True, exist_ok=True)
+        return self
+
+
 def runs_table(data_dir, weights_dir, project: str) -> list[dict]:
     """One row per run of ``project`` (folders of weights/<project>/ with a config.json), sorted by name:
     run, model, steps, minutes, faces/s, final losses, and ``<direction> <metric>`` for each evaluation."""
     rows = []
     root = Path(weights_dir) / project
-    for run_dir in sorted(p for p in root.glob("*") if (p / "config.json").exists()):
-        config = read_json(run_dir / "config.json", {})
-        history = read_json(run_dir / "history.json", [])
-        report = read_json(run_dir / "train_report.json", {})
+    for run_dir in sorted(p for p in root.glob("*") if (p / runs.CONFIG).exists()):
+        config = read_json(run_dir / runs.CONFIG, {})
+        history = runs.read_history(run_dir)
+        report = read_json(run_dir / runs.REPORT, {})
         last = history[-1] if history else {}
         row = {"run": run_dir.name, "model": config.get("model"), "steps": config.get("steps_done"),
                "minutes": round(last["time_s"] / 60, 2) if "time_s" in last else None,
@@ -143,13 +167,13 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def loss_curves(weights_dir, project: str, runs: list[str]):
+def loss_curves(weights_dir, project: str, names: list[str]):
     """One figure: the mean of loss A and B against step for each run, log scale."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
-    for run in runs:
-        history = read_json(paths.run_dir(weights_dir, project, run) / "history.json", [])
+    for run in names:
+        history = runs.read_history(paths.run_dir(weights_dir, project, run))
         ax.plot([h["step"] for h in history], [(h["loss_a"] + h["loss_b"]) / 2 for h in history], label=run)
     ax.set_yscale("log")
     ax.set_xlabel("step")
@@ -169,12 +193,12 @@ def latest_preview(run_dir) -> Path | None:
     return steps[-1] if steps else None
 
 
-def preview_row(weights_dir, project: str, runs: list[str]):
+def preview_row(weights_dir, project: str, names: list[str]):
     """One figure: each run's latest preview grid side by side, titled with its name."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, max(len(runs), 1), figsize=(5 * max(len(runs), 1), 4), squeeze=False)
-    for ax, run in zip(axes[0], runs):
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(5 * max(len(names), 1), 4), squeeze=False)
+    for ax, run in zip(axes[0], names):
         png = latest_preview(paths.run_dir(weights_dir, project, run))
         ax.imshow(plt.imread(png) if png else np.ones((8, 8, 3)))
         ax.set_title(run if png else f"{run} (no preview yet)")

@@ -1,21 +1,30 @@
-"""Training runs: data pipeline, strategy, checkpoints, resume and warm start.
+"""Training: the shared encoder and the two decoders learn to rebuild warped faces (03_train).
 
-A run lives in ``weights/<project>/<run>/``:
+Read this file top to bottom; it is the whole training loop, in the spirit of nanoGPT's
+``train.py``:
 
-    config.json          the TrainConfig, model name, image size, steps done
-    checkpoint.weights.h5  model + optimizer state (written atomically, so a run killed
-                           mid-save keeps the previous checkpoint)
-    history.json         [{"step", "loss_a", "loss_b", "time_s"}, ...] every LOG_EVERY steps
-    previews/ loss.png   what ``swaplab.viz.LivePlot`` draws
-    tensorboard/         losses, learning rate, faces/s, preview grids (``swaplab.tracking.TensorBoardLog``)
-    train_report.json    speed, final losses, warm-start savings
+  ``TrainConfig``        every knob of a run, checked by ``validate()`` before any slow work
+  data                 ``load_training_data`` reads both face sets into memory; ``make_dataset``
+                       shuffles, batches and warps them in the tf.data graph (``augment.augment_batch``)
+  the schedule         ``learning_rate_at`` and ``warp_at``, functions of the run's progress
+  the loop             ``train`` -> ``_train``: build or restore the model, ``model.fit`` with the
+                       hooks below, write the report
+  the step             ``SwapModel.train_step`` (models.py, as in keras-io's examples): encoder +
+                       both decoders on a warped batch of A and of B, one Adam step on the sum of
+                       the two face losses (``losses.make_face_loss``)
+  the hooks            ``_Schedule`` sets the learning rate and warp before each step;
+                       ``_RunCallback`` stops at STEPS or TIME_BUDGET_MIN, logs the history,
+                       prints progress and checkpoints (``runs.save``, atomic) every SAVE_EVERY
+                       steps; ``viz.LivePlot`` draws previews and the loss every PREVIEW_EVERY
+                       steps; ``tracking.TensorBoardLog`` logs the same for TensorBoard
 
-Running ``train`` again on the same run resumes: the optimizer (with its step count)
-comes back from the checkpoint. ``init_from`` starts a new run from another run's
-weights with a fresh optimizer: the shared encoder already knows faces, so a new pair
-reaches a given quality in far fewer steps. ``pretrain_people`` makes such a base run:
-both decoders learn a pool of many identities (DeepFaceLab's pretraining), and any
-later pair starts from it with ``init_from="<project>/<run>"``.
+A run lives in ``weights/<project>/<run>/`` (``swaplab.runs`` has the layout). Running
+``train`` again on the same run resumes: the optimizer (with its step count) comes back
+from the checkpoint. ``init_from`` starts a new run from another run's weights with a
+fresh optimizer: the shared encoder already knows faces, so a new pair reaches a given
+quality in far fewer steps. ``pretrain_people`` makes such a base run: both decoders
+learn a pool of many identities (DeepFaceLab's pretraining), and any later pair starts
+from it with ``init_from="<project>/<run>"``.
 
 The schedule is a function of the run's progress (the larger of step / STEPS and
 training time / TIME_BUDGET_MIN, so a time-boxed run decays on time): the learning
@@ -24,52 +33,41 @@ decays to ``LR_FLOOR`` of its peak at the end; the warp's strength falls linearl
 ``warp_end`` of its start. The recipe's defaults were chosen by
 ``benchmarks/quality_curve.py`` at equal CPU minutes (docs/ablation.md).
 
-Hardware: on a CPU Keras runs on the default strategy (oneDNN uses all cores), in
-mixed_bfloat16 where the CPU has bf16 units (AMX or AVX512-BF16: ~1.8x the steps of slim,
-1.35x of lite; ``cpu_has_bf16``), else in float32 (``PRECISION`` overrides). With one GPU the model runs in mixed_float16 with XLA (``jit_compile``); with
-several, ``tf.distribute.MirroredStrategy`` splits each batch over the local GPUs and
-all-reduces the gradients. When ``TF_CONFIG`` names several workers (machines, or
-processes on one machine), ``tf.distribute.MultiWorkerMirroredStrategy`` does the same
-across them: start ``python -m swaplab.train_worker`` on each (README, "Several
-machines"). BATCH_SIZE is global: split over all replicas of all workers. Every worker
-builds the same data pipeline and keeps its share of each global batch (auto-sharding
-by DATA), so a run's batches, and its losses, do not depend on how many workers share
-them. Only the chief (task 0) writes into the run folder; the others write to temporary
-folders removed at the end, and all of them resume from the chief's checkpoint, so the
-weights folder must be one that every worker can read.
+Hardware (``swaplab.distribute``): the CPU's default strategy in mixed_bfloat16 where it
+has bf16 units, else float32; one GPU in mixed_float16 with XLA; several GPUs mirrored;
+several workers named by ``TF_CONFIG`` (``python -m swaplab.train_worker``). BATCH_SIZE is
+global: split over all replicas of all workers.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
-import tempfile
 import time
-import zlib
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from swaplab import paths, runs
+from swaplab import distribute, paths, runs
 from swaplab.augment import AugmentConfig, augment_batch
 from swaplab.files import write_json
 from swaplab.losses import make_face_loss
 from swaplab.models import DEFAULT_CPU_MODEL, MODELS, build_swap_model, flops_per_face
+from swaplab.params import Parameters
 
 SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 LR_FLOOR = 0.1  # the cosine schedule ends at this share of LEARNING_RATE
 
 
+# ---------------------------------------------------------------- the config
+
+
 @dataclass
-class TrainConfig:
-    """Everything a run needs; the notebook's parameters cell maps onto these fields."""
+class TrainConfig(Parameters):
+    """Everything a run needs; 03_train's parameters map onto these fields (``from_parameters``)."""
 
     project: str  # the A/B experiment: data/<project>/ and weights/<project>/
     person_a: str = "a"  # folder of person A under data/<project>/
@@ -102,13 +100,30 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # warp and jitter strengths
 
     def __post_init__(self):
+        self.pretrain_people = tuple(self.pretrain_people or ())  # a notebook gives a list
+
+    def validate(self, faces: bool = True) -> "TrainConfig":
+        """Check every field, then the run folder (resuming: STEPS not below the steps done; INIT_FROM: a
+        trained run of the same MODEL) and, with ``faces``, that every face set exists; returns self.
+
+        ``train`` calls it too, with ``faces=False`` when it is given the faces in memory.
+        """
+        self._check_names()
+        self._check_numbers()
+        self._check_run()
+        for person in self.people if faces else ():
+            folder = paths.faces_dir(self.data_dir, self.project, person)
+            if not folder.is_dir():
+                raise FileNotFoundError(f"{folder} does not exist: run 02_align for person {person!r} first")
+        return self
+
+    def _check_names(self) -> None:
         for what in ("project", "person_a", "person_b", "run"):
             paths.check_name(getattr(self, what), what.upper())
         if self.init_from is not None:
             paths.source_run_dir(self.weights_dir, self.project, self.init_from)  # checks both names
             if self.init_from in (self.run, f"{self.project}/{self.run}"):
                 raise ValueError(f"INIT_FROM={self.init_from!r} is this RUN: give another run, or None")
-        self.pretrain_people = tuple(self.pretrain_people or ())
         for person in self.pretrain_people:
             paths.check_name(person, "PRETRAIN_PEOPLE")
         if self.pretrain_people and len(self.pretrain_people) < 2:
@@ -121,7 +136,9 @@ class TrainConfig:
             value = getattr(self, what)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{what.upper()}={value!r}: must be a whole number >= 1")
-        if self.learning_rate is None:
+
+    def _check_numbers(self) -> None:
+        if self.learning_rate is None:  # the model's own peak
             self.learning_rate = MODELS[self.model].learning_rate
         if not isinstance(self.learning_rate, (int, float)) or not self.learning_rate > 0:
             raise ValueError(f"LEARNING_RATE={self.learning_rate!r}: must be > 0, or None for the model's own "
@@ -141,11 +158,21 @@ class TrainConfig:
         if not self.time_budget_min >= 0:
             raise ValueError(f"TIME_BUDGET_MIN={self.time_budget_min!r}: must be >= 0 (0 = no limit)")
 
-    @classmethod
-    def from_parameters(cls, params: dict) -> "TrainConfig":
-        """A config from a notebook's UPPER_CASE parameters (``globals()``): PERSON_A -> person_a, ...;
-        names that are not fields are ignored, fields with no parameter keep their defaults."""
-        return cls(**{f.name: params[f.name.upper()] for f in fields(cls) if f.name.upper() in params})
+
+    def _check_run(self) -> None:
+        if runs.has_checkpoint(self.run_dir):
+            done = int(runs.read_config(self.run_dir).get("steps_done", 0))
+            if done > self.steps:
+                raise ValueError(f"STEPS={self.steps} is below the {done} steps RUN={self.run!r} has already trained: "
+                                 f"set STEPS above {done} to train on (STEPS counts the resumed steps), "
+                                 "or give a new RUN to start over")
+        elif self.init_from:
+            runs.check_source(self.source_dir, self.init_from, self.model, self.image_size)
+
+    @property
+    def people(self) -> tuple[str, ...]:
+        """Whose face sets this run reads: PERSON_A and PERSON_B, or in pretrain mode PRETRAIN_PEOPLE."""
+        return self.pretrain_people or (self.person_a, self.person_b)
 
     @property
     def image_size(self) -> int:
@@ -155,120 +182,16 @@ class TrainConfig:
     def run_dir(self) -> Path:
         return paths.run_dir(self.weights_dir, self.project, self.run)
 
+    @property
+    def source_dir(self) -> Path | None:
+        """The INIT_FROM run's folder (None without INIT_FROM)."""
+        return paths.source_run_dir(self.weights_dir, self.project, self.init_from) if self.init_from else None
+
     def to_json(self) -> dict:
         return {**asdict(self), "image_size": self.image_size}
 
 
-def cpu_has_bf16() -> bool:
-    """True when the CPU computes bfloat16 natively (AMX or AVX512-BF16: oneDNN then runs bf16 convs ~2x faster)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:  # not Linux: assume no
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def compute_dtype(precision: str, on_gpu: bool) -> str | None:
-    """The Keras dtype policy for PRECISION ("auto" picks by hardware); None = float32."""
-    if precision == "auto":
-        return "mixed_float16" if on_gpu else ("mixed_bfloat16" if cpu_has_bf16() else None)
-    return None if precision == "float32" else precision
-
-
-def tf_config_workers() -> int:
-    """How many workers (a "chief" counts as one) the TF_CONFIG environment variable names; 1 without it."""
-    text = os.environ.get("TF_CONFIG", "").strip()
-    if not text:
-        return 1
-    example = '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}'
-    try:
-        spec = json.loads(text)
-        cluster, task = spec["cluster"], spec["task"]
-        n = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
-        if task["type"] not in ("chief", "worker") or not 0 <= int(task["index"]) < len(cluster[task["type"]]):
-            raise ValueError(f"task {task} is not in the cluster")
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise ValueError(f"TF_CONFIG={text[:200]!r} is not a cluster spec ({type(e).__name__}: {e}): "
-                         f"set it like {example}, or unset it to train on this machine alone") from None
-    return n
-
-
-def select_strategy() -> tf.distribute.Strategy:
-    """MultiWorkerMirroredStrategy if TF_CONFIG names several workers; else MirroredStrategy over all
-    local GPUs if more than one, the GPU if one, else the CPU default."""
-    workers = tf_config_workers()
-    if workers > 1:
-        try:
-            return tf.distribute.MultiWorkerMirroredStrategy()
-        except RuntimeError as e:  # "Collective ops must be configured at program startup"
-            raise RuntimeError(f"TF_CONFIG names {workers} workers but TensorFlow already ran in this process "
-                               f"({e}): start each worker with python -m swaplab.train_worker CONFIG "
-                               "(README, 'Several GPUs, several machines'), or unset TF_CONFIG") from None
-    gpus = tf.config.list_logical_devices("GPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy([g.name for g in gpus])
-    if gpus:
-        return tf.distribute.OneDeviceStrategy(gpus[0].name)
-    return tf.distribute.get_strategy()
-
-
-def worker_info(strategy: tf.distribute.Strategy) -> tuple[int, int, bool]:
-    """(this worker's index, number of workers, is it the chief) of a strategy; (0, 1, True) on one machine."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or resolver.task_type is None:
-        return 0, 1, True
-    cluster = resolver.cluster_spec().as_dict()
-    n = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
-    task_type, task_id = resolver.task_type, int(resolver.task_id or 0)
-    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in cluster)
-    index = task_id + len(cluster.get("chief", [])) if task_type == "worker" else 0
-    return index, n, chief
-
-
-@contextmanager
-def write_dir(run_dir: Path, strategy: tf.distribute.Strategy):
-    """The folder this worker writes its checkpoints, history and previews to: the run folder on
-    the chief, a temporary folder (removed at the end, however the run ends) on the other workers."""
-    index, _, chief = worker_info(strategy)
-    if chief:
-        yield run_dir
-        return
-    scratch = Path(tempfile.mkdtemp(prefix=f"swaplab-worker{index}-")) / run_dir.name
-    try:
-        yield scratch
-    finally:
-        shutil.rmtree(scratch.parent, ignore_errors=True)
-
-
-def check_workers_agree(strategy: tf.distribute.Strategy, config: "TrainConfig", step: int) -> None:
-    """With several workers: raise on every worker unless all resume from the same step with the same
-    settings (paths aside), which a run folder that not all workers can read would break."""
-    _, n, _ = worker_info(strategy)
-    if n == 1:
-        return
-    same = {k: v for k, v in config.to_json().items() if k not in ("data_dir", "weights_dir", "interactive")}
-    mine = tf.constant([[step, zlib.crc32(json.dumps(same, sort_keys=True, default=str).encode())]], tf.int64)
-
-    def gather():
-        return tf.distribute.get_replica_context().all_gather(mine, axis=0)
-
-    every = tf.function(lambda: strategy.run(gather), autograph=False)()
-    rows = strategy.experimental_local_results(every)[0].numpy()
-    if len({int(r[0]) for r in rows}) > 1:
-        raise RuntimeError(f"the workers resume from different steps {[int(r[0]) for r in rows]} (worker 0 first): "
-                           f"WEIGHTS_DIR={config.weights_dir!r} must be a folder every worker reads (shared "
-                           "storage), or copy the chief's run folder to each machine before starting")
-    if len({int(r[1]) for r in rows}) > 1:
-        raise RuntimeError("the workers were started with different training settings: give every worker "
-                           "the same config file")
-
-
-def shard_by_data() -> tf.data.Options:
-    """Dataset options for several workers: every worker runs the whole pipeline and keeps its replicas'
-    slices of each global batch (the in-memory faces have no files to shard by)."""
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return options
+# ---------------------------------------------------------------- data
 
 
 def make_dataset(images, masks, batch_size: int, seed: int, augment: AugmentConfig | None = None,
@@ -318,28 +241,7 @@ def load_training_data(config: TrainConfig):
     return pool, pool
 
 
-def steps_to_loss(history: list[dict], target: float) -> int | None:
-    """First step at which the mean of loss_a and loss_b is <= ``target``; None if never."""
-    for h in history:
-        if (h["loss_a"] + h["loss_b"]) / 2 <= target:
-            return int(h["step"])
-    return None
-
-
-def warm_start_savings(history: list[dict], source_history: list[dict]) -> dict:
-    """Steps a warm-started run saved, measured against a from-scratch run's history.
-
-    The target is the loss this run ended at; the from-scratch reference is the source
-    run's own history (it started from random weights), so no extra run is needed.
-    """
-    if not history:
-        return {}
-    target = (history[-1]["loss_a"] + history[-1]["loss_b"]) / 2
-    warm, scratch = steps_to_loss(history, target), steps_to_loss(source_history, target)
-    return {"target_loss": target, "steps_warm": warm, "steps_from_scratch": scratch,
-            "steps_saved": None if scratch is None else scratch - warm,
-            "note": None if scratch is not None else "the source run never reached this loss: saved more than "
-                                                     f"{source_history[-1]['step'] if source_history else 0} steps"}
+# ---------------------------------------------------------------- the schedule
 
 
 def run_progress(step: int, seconds: float, config: TrainConfig) -> float:
@@ -371,6 +273,124 @@ def planned_steps(config: TrainConfig, first_step: int, step: int, elapsed: floa
         return config.steps
     rate = (step - first_step) / elapsed
     return max(step, min(config.steps, step + math.ceil(rate * max(budget - elapsed, 0.0))))
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def train(config: TrainConfig, callbacks: list | None = None, data=None, strategy=None) -> dict:
+    """Train (or resume) the run ``config`` describes; returns the report also saved as train_report.json.
+
+    data: ((images_a, masks_a), (images_b, masks_b)) in memory, or None to read the face
+    sets (``load_training_data``). callbacks: extra Keras callbacks beside the built-in
+    hooks. strategy: a ``tf.distribute`` strategy, or None for ``distribute.select_strategy()``
+    (MultiWorkerMirroredStrategy when TF_CONFIG names several workers: then only the chief
+    writes into the run folder).
+    """
+    config.validate(faces=data is None)  # before any slow work, and before the run folder is made
+    strategy = strategy or distribute.select_strategy()
+    replicas, workers = strategy.num_replicas_in_sync, distribute.worker_info(strategy)[1]
+    if config.batch_size % replicas:
+        raise ValueError(f"BATCH_SIZE={config.batch_size} does not split evenly over {replicas} replicas: "
+                         f"give a multiple of {replicas} (BATCH_SIZE is global, the sum over all replicas)")
+    if workers > 1 and config.time_budget_min:
+        raise ValueError(f"TIME_BUDGET_MIN={config.time_budget_min} with {workers} workers: their clocks would "
+                         "stop them at different steps; set TIME_BUDGET_MIN=0 and give STEPS instead")
+    with distribute.write_dir(config.run_dir, strategy) as out_dir:
+        return _train(config, callbacks or [], data, strategy, out_dir)
+
+
+def _train(config: TrainConfig, callbacks: list, data, strategy, out_dir: Path) -> dict:
+    """The loop itself: data, model, resume, ``model.fit`` with the hooks, report. ``out_dir``: where
+    this worker writes (the run folder; a temporary one on a worker other than the chief)."""
+    resume = runs.has_checkpoint(config.run_dir)
+    if resume and runs.read_config(config.run_dir).get("steps_done") == config.steps:
+        print(f"RUN={config.run!r} has already trained STEPS={config.steps} steps: nothing to train; "
+              f"set STEPS above {config.steps} to train on", flush=True)
+    # 1. data: every face of both sets in memory, warped batch by batch in the tf.data graph
+    data = data if data is not None else load_training_data(config)
+    keras.utils.set_random_seed(config.seed)
+    # 2. the model and its optimizer on the strategy's devices, restored from the checkpoint (or a warm start)
+    model, dtype = _build_model(config, strategy, resume)
+    done = int(model.optimizer.iterations.numpy())
+    distribute.check_workers_agree(strategy, config.to_json(), done, config.weights_dir)
+    history = runs.read_history(config.run_dir, up_to=done) if resume else []
+    if not resume:
+        runs.start(out_dir, config.to_json())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # 3. the input pipeline, resumed at step ``done``; the schedule sets the warp's strength through a variable
+    warp = tf.Variable(1.0, trainable=False, dtype=tf.float32, name="warp_strength")
+    ds = make_training_dataset(*data, config.batch_size, config.seed, config.augment, start=done, warp_strength=warp)
+    ds = ds.with_options(distribute.shard_by_data())  # several workers: each keeps its share of every global batch
+    # 4. the loop: Keras runs SwapModel.train_step LOG_EVERY steps per "epoch", with the hooks around each step
+    time_before = history[-1]["time_s"] if history else 0.0
+    run_cb = _RunCallback(config, history, time_before, lambda: runs.save(out_dir, model, config.to_json(), history),
+                          [c for c in callbacks if hasattr(c, "off_clock_s")])
+    hooks = [_Schedule(config, run_cb, warp), run_cb, *_plots(config, data, history, out_dir, run_cb), *callbacks]
+    started = time.perf_counter()
+    if done < config.steps:
+        le = config.log_every
+        model.fit(ds, steps_per_epoch=le, initial_epoch=done // le, epochs=math.ceil(config.steps / le),
+                  verbose=0, shuffle=False, callbacks=hooks)
+    # 5. the report
+    report = _report(config, model, strategy, dtype, done, history, time.perf_counter() - started)
+    write_json(out_dir / runs.REPORT, report)
+    return report
+
+
+def _build_model(config: TrainConfig, strategy, resume: bool):
+    """(compiled ``SwapModel`` with its Adam optimizer built, the dtype policy), restored from the run's
+    checkpoint when resuming, else from INIT_FROM's weights (layers only: a fresh optimizer), else new."""
+    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    with strategy.scope():
+        dtype = distribute.compute_dtype(config.precision, on_gpu)
+        model = build_swap_model(config.model, config.image_size, dtype=dtype)
+        model.loss_fn = make_face_loss(config.mae_weight, config.dssim_weight, config.eyes_mouth_weight, config.edge_weight)
+        # with EMA, Keras assigns the averaged weights to the model at the end of fit: the saved run draws with them
+        optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=0.5, beta_2=0.999, use_ema=config.ema_momentum > 0,
+                                          ema_momentum=config.ema_momentum or 0.99,
+                                          global_clipnorm=config.clip_norm or None)
+        model.compile(optimizer=optimizer, jit_compile=on_gpu)  # XLA on GPUs; on the CPU it measured slower than oneDNN
+        model.optimizer.build(model.trainable_variables)  # so a checkpoint's optimizer state can load
+        if resume:
+            runs.load_weights(model, config.run_dir, f"RUN={config.run!r}")
+        elif config.init_from:  # the layers only: the checkpoint's optimizer state (and step count) stays behind
+            model.set_weights(runs.load(config.source_dir).get_weights())
+    return model, dtype
+
+
+def _plots(config: TrainConfig, data, history: list[dict], out_dir: Path, run_cb: "_RunCallback") -> list:
+    """The preview and loss plots (``viz.LivePlot``) and the TensorBoard log, on a fixed set of faces
+    evenly spread over each set, so previews are comparable over time."""
+    from swaplab.tracking import TensorBoardLog
+    from swaplab.viz import LivePlot
+
+    picks = [np.linspace(0, len(images) - 1, min(4, len(images))).astype(int) for images, _ in data]
+    board = TensorBoardLog(out_dir, history, run_cb.step, config.batch_size)
+    live = LivePlot(data[0][0][picks[0]], data[1][0][picks[1]], history, out_dir, config.preview_every,
+                    run_cb.step, config.interactive, on_draw=[board.image])
+    return [live, board]  # live first: its last grid is logged before the board flushes
+
+
+def _report(config: TrainConfig, model, strategy, dtype, done: int, history: list[dict], seconds: float) -> dict:
+    """What this session did: steps, speed, final losses; with INIT_FROM, the steps the warm start saved."""
+    steps_done = int(model.optimizer.iterations.numpy())
+    report = {"run": config.run, "model": config.model, "image_size": config.image_size,
+              "steps_done": steps_done, "steps_this_session": steps_done - done, "resumed_from_step": done,
+              "seconds_this_session": round(seconds, 1),
+              "steps_per_s": (steps_done - done) / seconds if seconds else None,
+              "faces_per_s": 2 * config.batch_size * (steps_done - done) / seconds if seconds else None,
+              "gflop_per_face": flops_per_face(model) / 1e9,
+              "final_loss_a": history[-1]["loss_a"] if history else None,
+              "final_loss_b": history[-1]["loss_b"] if history else None,
+              "replicas": strategy.num_replicas_in_sync, "mixed_precision": dtype or "float32"}
+    if config.init_from:
+        report["warm_start"] = {"init_from": config.init_from,
+                                **warm_start_savings(history, runs.read_history(config.source_dir))}
+    return report
+
+
+# ---------------------------------------------------------------- the hooks
 
 
 def _set_total(bar, total: int) -> None:
@@ -466,112 +486,28 @@ class _RunCallback(keras.callbacks.Callback):
             self.bar.close()
 
 
-def train(config: TrainConfig, callbacks: list | None = None, data=None, strategy=None) -> dict:
-    """Train (or resume) the run ``config`` describes; returns the report (see ``_train``).
+# ---------------------------------------------------------------- what a warm start saved
 
-    strategy: a ``tf.distribute`` strategy, or None for ``select_strategy()`` (MultiWorkerMirroredStrategy
-    when TF_CONFIG names several workers: then only the chief writes into the run folder).
+
+def steps_to_loss(history: list[dict], target: float) -> int | None:
+    """First step at which the mean of loss_a and loss_b is <= ``target``; None if never."""
+    for h in history:
+        if (h["loss_a"] + h["loss_b"]) / 2 <= target:
+            return int(h["step"])
+    return None
+
+
+def warm_start_savings(history: list[dict], source_history: list[dict]) -> dict:
+    """Steps a warm-started run saved, measured against a from-scratch run's history.
+
+    The target is the loss this run ended at; the from-scratch reference is the source
+    run's own history (it started from random weights), so no extra run is needed.
     """
-    strategy = strategy or select_strategy()
-    replicas, workers = strategy.num_replicas_in_sync, worker_info(strategy)[1]
-    if config.batch_size % replicas:
-        raise ValueError(f"BATCH_SIZE={config.batch_size} does not split evenly over {replicas} replicas: "
-                         f"give a multiple of {replicas} (BATCH_SIZE is global, the sum over all replicas)")
-    if workers > 1 and config.time_budget_min:
-        raise ValueError(f"TIME_BUDGET_MIN={config.time_budget_min} with {workers} workers: their clocks would "
-                         "stop them at different steps; set TIME_BUDGET_MIN=0 and give STEPS instead")
-    with write_dir(config.run_dir, strategy) as out_dir:
-        return _train(config, callbacks, data, strategy, out_dir)
-
-
-def _train(config: TrainConfig, callbacks: list | None, data, strategy, out_dir: Path) -> dict:
-    """Train (or resume) the run ``config`` describes; returns the report also saved as train_report.json.
-
-    data: ((images_a, masks_a), (images_b, masks_b)) in memory, or None to read the face
-    sets with ``swaplab.faceset.load_training_arrays``. callbacks: extra Keras callbacks
-    beside the built-in ones (stop at STEPS / TIME_BUDGET_MIN, history, progress,
-    checkpoints, ``swaplab.viz.LivePlot`` previews every PREVIEW_EVERY steps).
-    """
-    run_dir = config.run_dir
-    resume = runs.has_checkpoint(run_dir)
-    # Checks before any slow work (reading the faces, building the model), and before the run folder is made.
-    if resume:
-        done_before = int(runs.read_config(run_dir).get("steps_done", 0))
-        if done_before > config.steps:
-            raise ValueError(f"STEPS={config.steps} is below the {done_before} steps RUN={config.run!r} has already "
-                             f"trained: set STEPS above {done_before} to train on (STEPS counts the resumed steps), "
-                             "or give a new RUN to start over")
-        if done_before == config.steps:
-            print(f"RUN={config.run!r} has already trained STEPS={config.steps} steps: nothing to train; "
-                  f"set STEPS above {config.steps} to train on", flush=True)
-    elif config.init_from:
-        runs.check_source(paths.source_run_dir(config.weights_dir, config.project, config.init_from), config.init_from,
-                          config.model, config.image_size)
-    if data is None:
-        data = load_training_data(config)
-    keras.utils.set_random_seed(config.seed)
-    on_gpu = bool(tf.config.list_logical_devices("GPU"))
-    with strategy.scope():
-        dtype = compute_dtype(config.precision, on_gpu)
-        model = build_swap_model(config.model, config.image_size, dtype=dtype)
-        model.loss_fn = make_face_loss(config.mae_weight, config.dssim_weight, config.eyes_mouth_weight, config.edge_weight)
-        # with EMA, Keras assigns the averaged weights to the model at the end of fit: the saved run draws with them
-        optimizer = keras.optimizers.Adam(config.learning_rate, beta_1=0.5, beta_2=0.999, use_ema=config.ema_momentum > 0,
-                                          ema_momentum=config.ema_momentum or 0.99,
-                                          global_clipnorm=config.clip_norm or None)
-        model.compile(optimizer=optimizer,
-                      jit_compile=on_gpu)  # XLA on GPUs; on the CPU it measured slower than oneDNN
-        model.optimizer.build(model.trainable_variables)  # so a checkpoint's optimizer state can load
-        if resume:
-            runs.load_weights(model, run_dir, f"RUN={config.run!r}")
-        elif config.init_from:  # layers only: the optimizer starts fresh
-            runs.load_weights(model, paths.source_run_dir(config.weights_dir, config.project, config.init_from),
-                              f"INIT_FROM={config.init_from!r}")
-    done = int(model.optimizer.iterations.numpy())
-    check_workers_agree(strategy, config, done)  # several workers: all resume from the chief's checkpoint
-    history = runs.read_history(run_dir, up_to=done) if resume else []
-    time_before = history[-1]["time_s"] if history else 0.0
-
-    def save():
-        runs.save(out_dir, model, config.to_json(), history)
-
-    if not resume:  # the run folder; a temporary one on a worker other than the chief
-        runs.start(out_dir, config.to_json())
-    out_dir.mkdir(parents=True, exist_ok=True)
-    warp = tf.Variable(1.0, trainable=False, dtype=tf.float32, name="warp_strength")  # read by the input pipeline
-    ds = make_training_dataset(*data, config.batch_size, config.seed, config.augment, start=done, warp_strength=warp)
-    ds = ds.with_options(shard_by_data())  # several workers: each keeps its replicas' share of every global batch
-    callbacks = list(callbacks or [])
-    run_cb = _RunCallback(config, history, time_before, save, [c for c in callbacks if hasattr(c, "off_clock_s")])
-    from swaplab.viz import LivePlot
-
-    # a fixed set of faces, evenly spread over each set, so previews are comparable over time
-    picks = [np.linspace(0, len(images) - 1, min(4, len(images))).astype(int) for images, _ in data]
-    live = LivePlot(data[0][0][picks[0]], data[1][0][picks[1]], history, out_dir, config.preview_every,
-                    run_cb.step, config.interactive)
-    from swaplab.tracking import TensorBoardLog
-
-    board = TensorBoardLog(out_dir, history, run_cb.step, config.batch_size, config.preview_every, live)  # after live
-    started = time.perf_counter()
-    if done < config.steps:
-        le = config.log_every
-        model.fit(ds, steps_per_epoch=le, initial_epoch=done // le, epochs=math.ceil(config.steps / le),
-                  verbose=0, shuffle=False, callbacks=[_Schedule(config, run_cb, warp), run_cb, live, board, *callbacks])
-    seconds = time.perf_counter() - started
-    steps_done = int(model.optimizer.iterations.numpy())
-    report = {"run": config.run, "model": config.model, "image_size": config.image_size,
-              "steps_done": steps_done, "steps_this_session": steps_done - done, "resumed_from_step": done,
-              "seconds_this_session": round(seconds, 1),
-              "steps_per_s": (steps_done - done) / seconds if seconds else None,
-              "faces_per_s": 2 * config.batch_size * (steps_done - done) / seconds if seconds else None,
-              "gflop_per_face": flops_per_face(model) / 1e9,
-              "final_loss_a": history[-1]["loss_a"] if history else None,
-              "final_loss_b": history[-1]["loss_b"] if history else None,
-              "replicas": strategy.num_replicas_in_sync, "mixed_precision": dtype or "float32"}
-    if config.init_from:
-        source_dir = paths.source_run_dir(config.weights_dir, config.project, config.init_from)
-        report["warm_start"] = {"init_from": config.init_from,
-                                **warm_start_savings(history, runs.read_history(source_dir))}
-    write_json(out_dir / runs.REPORT, report)
-    return report
-
+    if not history:
+        return {}
+    target = (history[-1]["loss_a"] + history[-1]["loss_b"]) / 2
+    warm, scratch = steps_to_loss(history, target), steps_to_loss(source_history, target)
+    return {"target_loss": target, "steps_warm": warm, "steps_from_scratch": scratch,
+            "steps_saved": None if scratch is None else scratch - warm,
+            "note": None if scratch is not None else "the source run never reached this loss: saved more than "
+                                                     f"{source_history[-1]['step'] if source_history else 0} steps"}

@@ -33,6 +33,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from swaplab import distribute
 from swaplab.augment import AugmentConfig
 
 _WRITTEN_BY_RUNS = {"image_size", "steps_done"}  # keys of a run's config.json that are not settings
@@ -99,12 +100,12 @@ def main(argv=None) -> dict:
     from swaplab.testing import synthetic_faces
 
     # MultiWorkerMirroredStrategy before any other TensorFlow work: it sets up the cluster's runtime
-    strategy = tr.select_strategy()
+    strategy = distribute.select_strategy()
     config = read_config(args.config, args.steps)
     data = None
     if args.synthetic:
         data = tuple(synthetic_faces(args.synthetic, config.image_size, person=p, seed=config.seed) for p in (0, 1))
-    worker, workers, chief = tr.worker_info(strategy)
+    worker, workers, chief = distribute.worker_info(strategy)
     checksum = _WeightsSum()
     report = tr.train(config, callbacks=[checksum], data=data, strategy=strategy)
     report = {**report, "worker": worker, "workers": workers, "chief": chief, "weights_sum": checksum.value}

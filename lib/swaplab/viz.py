@@ -80,8 +80,9 @@ class LivePlot(keras.callbacks.Callback):
     """
 
     def __init__(self, faces_a, faces_b, history: list[dict], out_dir, every: int, step_fn,
-                 interactive: bool = False):
+                 interactive: bool = False, on_draw=()):
         super().__init__()
+        self.on_draw = list(on_draw)  # listeners called with (step, grid) after each draw (the TensorBoard log)
         self.faces_a, self.faces_b = faces_a, faces_b
         self.history, self.every, self.step_fn = history, every, step_fn
         self.out_dir = Path(out_dir)
@@ -101,6 +102,8 @@ class LivePlot(keras.callbacks.Callback):
         self.last_grid = preview_grid(self.model, self.faces_a, self.faces_b)
         save_png(self.last_grid, self.out_dir / "previews" / f"step_{step:06d}.png")
         plot_losses(self.history, self.out_dir / "loss.png")
+        for listener in self.on_draw:
+            listener(step, self.last_grid)
         if self.interactive:
             self._show(step)
 

@@ -46,7 +46,7 @@ def test_03_train_live_progress_and_plots(aligned_project, open_notebook, screen
     nb = open_notebook("03_train", params)
     with screenshot_on_failure(nb):
         nb.run_all()
-        bars, plots, most = _watch(nb, nb.cell("train.train(config"), timeout=600)
+        bars, plots, most = _watch(nb, nb.cell("train.train(CONFIG"), timeout=600)
         nb.wait_finished(120)
 
         counts = [tuple(map(int, m.groups())) for m in (re.search(r"(\d+)/(\d+)", b) for b in bars) if m]
