@@ -155,14 +155,32 @@ def test_jitter_is_zero_for_steady_motion_and_grows_with_shake():
     assert evaluate._jitter([base, None, base], [100.0] * 3) == [None, None, None]
 
 
+def _model(size, draw, seen=None):
+    """A stand-in with ``SwapModel.reconstruct``'s contract: (N, size, size, 3) uint8 (it converts them) or
+    [0, 1] floats in, ``draw``(faces in [0, 1]) out; the dtypes it was given go to ``seen``."""
+    def reconstruct(x, side, batch_size):
+        x = np.asarray(x)
+        assert x.shape[1:] == (size, size, 3)
+        if seen is not None:
+            seen.append(x.dtype)
+        return draw(x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x)
+
+    return SimpleNamespace(image_size=size, reconstruct=reconstruct)
+
+
 def test_reconstruction_metrics_score_the_model_output():
     faces = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-    perfect = SimpleNamespace(image_size=32, reconstruct=lambda x, side, batch_size: x)
+    seen = []
+    perfect = _model(32, lambda x: x, seen)
     r = evaluate.reconstruction_metrics(perfect, faces, "a")
     assert r["faces"] == 3 and r["ssim"] == pytest.approx(1.0) and r["psnr"] == 100.0
-    grey = SimpleNamespace(image_size=16, reconstruct=lambda x, side, batch_size: np.full_like(x, 0.5))
+    assert seen == [np.uint8]  # the crops reach reconstruct as they are: it converts uint8 itself
+    r = evaluate.reconstruction_metrics(perfect, faces.astype(np.float32) / 255.0, "a")  # float crops score the same
+    assert r["ssim"] == pytest.approx(1.0) and r["psnr"] == 100.0
+    grey = _model(16, lambda x: np.full_like(x, 0.5), seen)
     r = evaluate.reconstruction_metrics(grey, faces, "b")  # 32 px crops resized to the model's 16 px
     assert r["side"] == "b" and r["ssim"] < 0.1 and 3 < r["psnr"] < 20 and len(r["per_face"]["psnr"]) == 3
+    assert seen[-1] == np.uint8
     empty = evaluate.reconstruction_metrics(perfect, np.zeros((0, 32, 32, 3), np.uint8), "a")
     assert empty["ssim"] is None and "no held-back faces" in empty["reason"]
     with pytest.raises(ValueError, match="aligned RGB crops"):
@@ -170,10 +188,12 @@ def test_reconstruction_metrics_score_the_model_output():
     # with a mask, only the face region counts: errors outside it do not lower the scores
     masks = np.zeros((3, 32, 32), np.uint8)
     masks[:, 8:24, 8:24] = 255
-    outside_wrong = SimpleNamespace(image_size=32, reconstruct=lambda x, side, batch_size: np.where(masks[..., None] > 0, x, 1 - x))
+    outside_wrong = _model(32, lambda x: np.where(masks[..., None] > 0, x, 1 - x))
     inside = evaluate.reconstruction_metrics(outside_wrong, faces, "a", masks=masks)
     whole = evaluate.reconstruction_metrics(outside_wrong, faces, "a")
     assert inside["psnr"] == 100.0 and inside["region"] == "face mask" and whole["psnr"] < 20
+    small = evaluate.reconstruction_metrics(_model(16, lambda x: x), faces, "a", masks=masks)  # masks resized with the crops
+    assert small["region"] == "face mask" and small["psnr"] == 100.0
 
 
 def test_reconstruction_metrics_with_a_real_untrained_model(clip):

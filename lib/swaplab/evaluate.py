@@ -1,8 +1,15 @@
 """Swap metrics: how much a swapped video looks like the target, and how much it still moves like the input.
 
+05_evaluate checks its parameters in one call, ``EvalConfig.from_parameters(globals()).validate()``:
+names, direction and numbers first, then it finds every file before the slow
+work (the input, the swap ``locate_swap`` finds, both face sets, the other
+identities, the trained run) and keeps them on the config (``input_path``,
+``swap``, ``faces``, ``others``, ``run_dir``, ``metrics_json``, ...).
+
 ``evaluate_swap(input_video, swapped_video, faces_dir_source, faces_dir_target)``
 reads the input range and the swapped video frame by frame (the right half of a
-side-by-side output), finds the face in both with MediaPipe and measures:
+side-by-side output), finds the face in both with MediaPipe (``_measure_frames``), adds each pair to a
+per-frame accumulator (``_Frames``) and summarises its lists (``_summarise``):
 
 - detail: the variance of the Laplacian over the inner face (brows, eyes, nose,
   mouth: the input's landmark box, resized to ``DETAIL_SIZE``) of the swapped
@@ -29,8 +36,10 @@ side-by-side output), finds the face in both with MediaPipe and measures:
 - faces found: share of the input's face frames in which the swap still has one.
 
 ``reconstruction_metrics(model, faces, side, masks)`` scores A->A or B->B on faces
-the model never trained on (SSIM, PSNR). The figures of a result (per-frame
-curves, frame and face strips) are drawn by ``swaplab.figures``.
+the model never trained on (SSIM, PSNR), at the crops' own scale: uint8 crops go to
+``SwapModel.reconstruct`` as they are (it converts them) and its output is scaled
+to 0..255. The figures of a result (per-frame curves, frame and face strips) are
+drawn by ``swaplab.figures``.
 
 A metric that cannot be measured (a swap with no face left in it) is ``None``
 in the summary with its reason in ``result["reasons"]``; nothing raises for it.
@@ -41,12 +50,14 @@ JSON as it is (``write_metrics``).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from . import align, files, video
+from . import align, files, paths, video
 from .landmarks import EXPRESSION_KEYS
+from .params import Parameters
 
 # What the demo aims for; the notebook prints reached vs target.
 TARGETS = {"identity_retrieval": 0.95, "pose_error_deg": 3.0, "detail_ratio": 0.7}
@@ -84,8 +95,6 @@ def gallery(faces, embedder, max_faces: int = GALLERY_MAX) -> dict:
 def other_identities(data_dir: str | Path, project: str, exclude, distractors=()) -> dict[str, Path]:
     """{name: faces dir} for the N-way identity vote: every person of ``project`` with a face set
     except ``exclude`` (the source and the target), plus ``distractors`` (faces/ folders of 02_align)."""
-    from . import paths
-
     found = {d.parent.name: d for d in sorted(paths.project_dir(data_dir, project).glob("*/faces"))
              if d.parent.name not in set(exclude) and (d / "summary.json").exists()}
     for extra in distractors:
@@ -164,22 +173,109 @@ def locate_swap(data_dir: str | Path, project: str, input_video: str | Path, dir
     (``reports/04_swap.json``) when it describes this input and direction, with
     its range; else 04_swap's default ``output/<input stem>_<direction>.mp4``.
     """
-    from .paths import output_file, reports_dir
-
     if swapped:
         found = {"swapped": Path(swapped), "start": 0.0, "duration": None, "from": "SWAPPED"}
     else:
-        report = files.read_json(reports_dir(data_dir, project) / "04_swap.json", default={})
+        report = files.read_json(paths.reports_dir(data_dir, project) / "04_swap.json", default={})
         if report.get("output") and Path(report.get("input", "")).name == Path(input_video).name and report.get("direction") == direction:
             found = {"swapped": Path(report["output"]), "start": float(report.get("start") or 0.0),
                      "duration": report.get("duration"), "from": "reports/04_swap.json"}
         else:
-            found = {"swapped": output_file(data_dir, project, input_video, direction),
+            found = {"swapped": paths.output_file(data_dir, project, input_video, direction),
                      "start": 0.0, "duration": None, "from": "04_swap's default output path"}
     if not found["swapped"].exists():
         raise FileNotFoundError(f"{found['swapped']} (from {found['from']}) does not exist: run 04_swap on "
                                 f"{Path(input_video).name} with DIRECTION={direction!r} first, or set SWAPPED")
     return found
+
+
+# ---------------------------------------------------------------- 05_evaluate's parameters
+
+
+@dataclass
+class EvalConfig(Parameters):
+    """05_evaluate's parameters (``EvalConfig.from_parameters(globals()).validate()``); defaults as in its parameters cell.
+
+    ``validate()`` checks every name and finds every file before the measuring, so
+    a typo fails in a second. It resolves: ``source``/``target`` (the person in
+    INPUT and the person swapped in; the same for a self-swap), ``input_path`` and
+    its probe ``input_info``, ``swap`` (``locate_swap``), ``faces`` ({person: face
+    set}), ``others`` (the rest of the identity vote, ``other_identities``),
+    ``run_dir``, ``reports`` and ``metrics_json`` (``reports/metrics_<direction>.json``).
+    """
+
+    project: str = "demo"  # one A/B experiment: data/<project>/ and weights/<project>/
+    run: str = "main"  # the training run, scored on held-back faces
+    input: str = "samples/grid/s2/pwij3p.mpg"  # a file, a sample key or a collected source's name
+    swapped: str = ""  # "" = what 04_swap wrote for INPUT
+    direction: str = "a2b"  # paths.DIRECTIONS
+    person_a: str = "a"
+    person_b: str = "b"
+    distractors: list = field(default_factory=list)  # more faces/ folders for the identity vote
+    identity_frames: int = IDENTITY_FRAMES
+    holdout_faces: int = 32  # 0 skips reconstruction and the model
+    data_dir: str = "../data"
+    weights_dir: str = "../weights"
+    interactive: bool = False
+    source: str = field(init=False, default=None)
+    target: str = field(init=False, default=None)
+    input_path: Path = field(init=False, default=None)
+    input_info: video.VideoInfo = field(init=False, default=None)
+    swap: dict = field(init=False, default=None)  # {"swapped", "start", "duration", "from"}
+    faces: dict = field(init=False, default=None)  # {person: faces dir} of PERSON_A and PERSON_B
+    others: dict = field(init=False, default=None)  # {name: faces dir}
+    run_dir: Path = field(init=False, default=None)
+    reports: Path = field(init=False, default=None)
+    metrics_json: Path = field(init=False, default=None)
+
+    def validate(self) -> EvalConfig:
+        """Check every field, then find the input, the swap, the face sets and the run; returns ``self``."""
+        self._check_values()
+        self._find_files()
+        return self
+
+    def _check_values(self) -> None:
+        self.check_names("project", "run", "person_a", "person_b")
+        paths.check_direction(self.direction)
+        self.check_whole("holdout_faces", 0, why="0 skips reconstruction")
+        self.check_whole("identity_frames", 1)
+        for name, what in (("input", "the video that was swapped: a file, a sample key or a source's name"),
+                           ("data_dir", "the folder where projects live"), ("weights_dir", "the folder where runs live")):
+            if not isinstance(getattr(self, name), (str, Path)) or not str(getattr(self, name)):
+                self.bad(name, f"give {what}")
+        if not isinstance(self.swapped, (str, Path)):
+            self.bad("swapped", "give the swapped video's path, or \"\" for what 04_swap wrote for INPUT")
+        if not isinstance(self.distractors, (list, tuple)) or not all(isinstance(d, (str, Path)) for d in self.distractors):
+            self.bad("distractors", "give a list of faces/ folders made by 02_align, or []")
+        if not isinstance(self.interactive, bool):
+            self.bad("interactive", "use True or False")
+        people = {"a": self.person_a, "b": self.person_b}
+        self.source, self.target = people[self.direction[0]], people[self.direction[-1]]
+
+    def _find_files(self) -> None:
+        from . import assets, faceset, runs
+
+        self.input_path = assets.resolve_media(self.input, self.data_dir, self.project)
+        self.input_info = self._naming("input", video.VideoError, video.probe, self.input_path)
+        self.swap = locate_swap(self.data_dir, self.project, self.input_path, self.direction, self.swapped)
+        self.faces = {p: paths.faces_dir(self.data_dir, self.project, p) for p in (self.person_a, self.person_b)}
+        for name in ("person_a", "person_b"):  # "<dir> is empty: run 02_align for person <p> first"
+            self._naming(name, FileNotFoundError, faceset.FaceSet, self.faces[getattr(self, name)])
+        self.others = other_identities(self.data_dir, self.project, (self.source, self.target), self.distractors)
+        self.run_dir = paths.run_dir(self.weights_dir, self.project, self.run)
+        if self.holdout_faces and not runs.is_trained(self.run_dir):
+            self.bad("run", f"{self.run_dir} has no trained run: train it with 03_train first, or set HOLDOUT_FACES=0",
+                     FileNotFoundError)
+        self.reports = paths.reports_dir(self.data_dir, self.project)
+        self.metrics_json = self.reports / f"metrics_{self.direction}.json"
+
+    def _naming(self, name: str, error: type[Exception], check, *args):
+        """``check(*args)``; an ``error`` it raises is raised again as ``NAME=value: <its first line>``."""
+        try:
+            return check(*args)
+        except error as e:
+            why = str(e).splitlines()[0]
+        self.bad(name, why, error)  # outside the except: one error, not a chain of two
 
 
 # ---------------------------------------------------------------- the swap metrics
@@ -362,45 +458,21 @@ def evaluate_swap(
     other person of the project, distractors).
     ``embedder``: a ``swaplab.identity.Embedder`` to reuse (one is made if None).
     """
-    from tqdm.auto import tqdm
-
     from . import identity
-    from .landmarks import Landmarker
 
     t0 = time.time()
     input_info, swapped_info = video.probe(input_video), video.probe(swapped_video)
     side_by_side = video.side_by_side_layout(input_info, swapped_info)
-    size = (input_info.width, input_info.height)
     embedder = embedder or identity.Embedder()
-    galleries = {"target": gallery(faces_dir_target, embedder)}
-    if faces_dir_source is not None and str(faces_dir_source) != str(faces_dir_target):
-        galleries["source"] = gallery(faces_dir_source, embedder)
+    galleries = _galleries(faces_dir_source, faces_dir_target, others, embedder)
     source = "source" if "source" in galleries else "target"  # a self-swap: the input's person is the target
-    for name, faces in (others or {}).items():
-        galleries[f"other:{name}"] = gallery(faces, embedder)
     frames = _Frames(galleries, "target", source, embedder)
-
-    reader_in = video.FrameReader(input_video, start=start, duration=duration, every=every)
-    reader_sw = video.FrameReader(swapped_video, start=0.0, duration=duration, every=every)
-    total = max(1, int((duration or input_info.duration - start) * input_info.fps / every + 0.5))
-    id_stride = max(1, -(-total // max(1, identity_frames)))  # ceil: at most ~identity_frames embeddings
-    # Two trackers: VIDEO mode follows one clip each, with increasing timestamps.
-    with Landmarker("video", num_faces=1) as lm_in, Landmarker("video", num_faces=1) as lm_sw:
-        for i, (f_in, f_sw) in enumerate(tqdm(zip(reader_in, reader_sw), total=total, desc="evaluate", disable=not progress)):
-            img_sw = video.swapped_picture(f_sw.image, side_by_side, size)  # (H, W, 3) uint8, the input's size
-            ts = int(round(f_in.time * 1000))
-            face_in = next(iter(lm_in.detect(f_in.image, ts)), None)
-            face_sw = next(iter(lm_sw.detect(img_sw, ts)), None)
-            frames.add(f_in, f_in.image, img_sw, face_in, face_sw, i % id_stride == 0, i % (id_stride * INPUT_ID_EVERY) == 0)
+    warnings = _measure_frames(frames, input_video, swapped_video, input_info, side_by_side, start, duration, every,
+                               identity_frames, progress)
     pf = frames.finish()
-    n = len(pf["index"])
-    if n == 0:
+    if not pf["index"]:
         raise video.VideoError(f"no frame pairs could be read from {input_video} and {swapped_video}: check the time range")
     summary, reasons = _summarise(pf, frames.key_errors, galleries)
-    warnings = []
-    if reader_in.frames_read != reader_sw.frames_read:
-        warnings.append(f"the input range has {reader_in.frames_read} frames, the swapped video {reader_sw.frames_read}: "
-                        f"scored the first {n} of each; check START/DURATION match those given to 04_swap")
     return {
         "input": str(input_video),
         "swapped": str(swapped_video),
@@ -417,6 +489,42 @@ def evaluate_swap(
         "expression_error_per_key": frames.key_errors,
         "seconds": round(time.time() - t0, 2),
     }
+
+
+def _galleries(faces_source, faces_target, others: dict | None, embedder) -> dict[str, dict]:
+    """{"target", "source" (left out for a self-swap), "other:<name>"...: ``gallery``}: the N identities of the vote."""
+    galleries = {"target": gallery(faces_target, embedder)}
+    if faces_source is not None and str(faces_source) != str(faces_target):
+        galleries["source"] = gallery(faces_source, embedder)
+    for name, faces in (others or {}).items():
+        galleries[f"other:{name}"] = gallery(faces, embedder)
+    return galleries
+
+
+def _measure_frames(frames: _Frames, input_video, swapped_video, input_info, side_by_side: bool, start: float,
+                    duration: float | None, every: int, identity_frames: int, progress: bool) -> list[str]:
+    """Feed ``frames`` every pair of (input, swapped) frames of the range; returns the warnings of the pairing."""
+    from tqdm.auto import tqdm
+
+    from .landmarks import Landmarker
+
+    size = (input_info.width, input_info.height)
+    reader_in = video.FrameReader(input_video, start=start, duration=duration, every=every)
+    reader_sw = video.FrameReader(swapped_video, start=0.0, duration=duration, every=every)
+    total = max(1, int((duration or input_info.duration - start) * input_info.fps / every + 0.5))
+    id_stride = max(1, -(-total // max(1, identity_frames)))  # ceil: at most ~identity_frames embeddings
+    # Two trackers: VIDEO mode follows one clip each, with increasing timestamps.
+    with Landmarker("video", num_faces=1) as lm_in, Landmarker("video", num_faces=1) as lm_sw:
+        for i, (f_in, f_sw) in enumerate(tqdm(zip(reader_in, reader_sw), total=total, desc="evaluate", disable=not progress)):
+            img_sw = video.swapped_picture(f_sw.image, side_by_side, size)  # (H, W, 3) uint8, the input's size
+            ts = int(round(f_in.time * 1000))
+            face_in = next(iter(lm_in.detect(f_in.image, ts)), None)
+            face_sw = next(iter(lm_sw.detect(img_sw, ts)), None)
+            frames.add(f_in, f_in.image, img_sw, face_in, face_sw, i % id_stride == 0, i % (id_stride * INPUT_ID_EVERY) == 0)
+    if reader_in.frames_read == reader_sw.frames_read:
+        return []
+    return [f"the input range has {reader_in.frames_read} frames, the swapped video {reader_sw.frames_read}: "
+            f"scored the first {len(frames.pf['index'])} of each; check START/DURATION match those given to 04_swap"]
 
 
 def _summarise(pf: dict[str, list], key_errors: dict[str, list], galleries: dict[str, dict]) -> tuple[dict, dict]:
@@ -521,44 +629,55 @@ def reconstruction_metrics(model, faces: np.ndarray, side: str, masks: np.ndarra
                            reason: str | None = None) -> dict:
     """SSIM and PSNR of ``model.reconstruct(faces, side)`` against ``faces`` (A->A or B->B).
 
-    ``faces``: (N, S, S, 3) aligned crops, uint8 or float32 in [0, 1], of faces
+    ``faces``: (N, S, S, 3) aligned crops, uint8 or float in [0, 1], of faces
     the model did NOT train on (else it measures memory, not generalisation);
-    resized to ``model.image_size`` if needed. ``masks``: optional (N, S, S) face
-    masks (as ``aligned_video_faces`` returns): the scores then cover the face only, which
-    is all the model is trained to draw (the loss is masked; the background of a
-    crop is never learned and never pasted). Returns means and per-face lists;
-    with no faces, None scores and ``reason`` (why there are none) instead.
+    resized to ``model.image_size`` if needed and passed on as they are
+    (``reconstruct`` converts uint8 itself). The scores compare at the crops' own
+    scale (0..255 for uint8): the model's [0, 1] output is scaled to it. ``masks``:
+    optional (N, S, S) face masks (as ``aligned_video_faces`` returns): the scores
+    then cover the face only, which is all the model is trained to draw (the loss
+    is masked; the background of a crop is never learned and never pasted).
+    Returns means and per-face lists; with no faces, None scores and ``reason``
+    (why there are none) instead.
     """
     from skimage.metrics import structural_similarity
 
-    faces = _as_model_faces(np.asarray(faces), model.image_size)
+    faces = np.asarray(faces)
+    if faces.ndim != 4 or faces.shape[-1] != 3 or faces.shape[1] != faces.shape[2]:
+        raise ValueError(f"faces have shape {faces.shape}: expected (N, S, S, 3) aligned RGB crops")
+    faces = _at_size(faces, model.image_size)
     if len(faces) == 0:
         return {"side": side, "faces": 0, "ssim": None, "psnr": None, "region": None, "per_face": {"ssim": [], "psnr": []},
                 "reason": reason or f"no held-back faces of person {side} to score"}
-    region = np.ones(faces.shape[:3], bool)  # (N, S, S)
-    if masks is not None:
-        region = _as_model_faces(np.repeat(np.asarray(masks)[..., None], 3, -1), model.image_size)[..., 0] > 0.5
-    recon = np.clip(model.reconstruct(faces, side, batch_size=batch_size), 0.0, 1.0)  # (N, S, S, 3) float32
+    region = np.ones(faces.shape[:3], bool) if masks is None else _mask_region(masks, model.image_size)  # (N, S, S)
+    scale = 255.0 if faces.dtype == np.uint8 else 1.0  # the crops' range
+    recon = np.clip(model.reconstruct(faces, side, batch_size=batch_size), 0.0, 1.0) * scale  # (N, S, S, 3) float32
     ssim, psnr = [], []
     for a, b, m in zip(faces, recon, region):
-        _, ssim_map = structural_similarity(a, b, channel_axis=-1, data_range=1.0, full=True)
+        _, ssim_map = structural_similarity(a, b, channel_axis=-1, data_range=scale, full=True)
         ssim.append(float(ssim_map[m].mean()))
         mse = float(((a - b)[m] ** 2).mean())
-        psnr.append(100.0 if mse == 0 else min(100.0, 10 * np.log10(1.0 / mse)))  # capped: the JSON stays finite
+        psnr.append(100.0 if mse == 0 else min(100.0, 10 * np.log10(scale ** 2 / mse)))  # capped: the JSON stays finite
     return {"side": side, "faces": len(faces), "ssim": float(np.mean(ssim)), "psnr": float(np.mean(psnr)),
             "region": "face mask" if masks is not None else "whole crop", "per_face": {"ssim": ssim, "psnr": psnr}}
 
 
-def _as_model_faces(faces: np.ndarray, size: int) -> np.ndarray:
-    """(N, size, size, 3) float32 in [0, 1] from uint8 or float crops of any square size."""
+def _at_size(images: np.ndarray, size: int) -> np.ndarray:
+    """(N, size, size, ...) from square (N, S, S, ...) crops or masks, their dtype kept."""
     import cv2
 
-    if faces.ndim != 4 or faces.shape[-1] != 3 or faces.shape[1] != faces.shape[2]:
-        raise ValueError(f"faces have shape {faces.shape}: expected (N, S, S, 3) aligned RGB crops")
-    faces = faces.astype(np.float32) / 255.0 if faces.dtype == np.uint8 else faces.astype(np.float32)
-    if faces.shape[1] != size:
-        faces = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in faces]) if len(faces) else faces.reshape(0, size, size, 3)
-    return faces
+    if images.shape[1] == size:
+        return images
+    if len(images) == 0:
+        return images.reshape(0, size, size, *images.shape[3:])
+    return np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in images])
+
+
+def _mask_region(masks: np.ndarray, size: int) -> np.ndarray:
+    """(N, size, size) bool: where (N, S, S) face masks (uint8 0..255, or 0..1) are more than half on."""
+    masks = np.asarray(masks)
+    half = 127.5 if masks.dtype == np.uint8 else 0.5
+    return _at_size(masks.astype(np.float32), size) > half
 
 
 def aligned_video_faces(path: str | Path, size: int, max_faces: int = 64, start: float = 0.0,
