@@ -21,8 +21,13 @@ are enough.
 work, and writes the output atomically (``video.VideoWriter``): an exception or a
 KeyboardInterrupt anywhere leaves nothing at the output path, and the temporary
 file of a run killed outright is removed by the next conversion to that path.
-``preview_frame`` runs the very same per-frame code (``FramePipeline``) on one frame
-for the notebook's scrubber.
+``preview_frame`` runs the very same per-frame code (``FramePipeline``) on one frame:
+04_swap's preview, and ``widgets.scrubber`` for each frame and control it shows.
+
+``SwapOptions`` holds the knobs of a conversion; ``SwapJob`` is 04_swap's checking
+cell (``swaplab.params``): the project, run, input(s), output and options, all
+checked and resolved before a frame is decoded. ``batch.convert_many`` converts
+a folder or glob of inputs with ``convert``.
 """
 
 from __future__ import annotations
@@ -32,13 +37,14 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
 import cv2
 import numpy as np
 
-from . import SYNTHETIC_TAG, align, blend, files, masks, runs, targets, video
+from . import SYNTHETIC_TAG, align, assets, blend, files, masks, paths, runs, targets, video
 from .cuts import CutDetector
+from .params import Parameters
 from .paths import DIRECTIONS
 
 STAGES = ("decode", "landmarks", "align", "model", "blend", "encode")
@@ -46,8 +52,11 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 
 
 @dataclass
-class SwapOptions:
-    """Every knob of a conversion; ``validate()`` checks them all with errors naming the field."""
+class SwapOptions(Parameters):
+    """Every knob of a conversion; ``validate()`` checks them all with errors naming the field.
+
+    ``SwapOptions.from_parameters(globals())`` reads them from 04_swap's parameters (DIRECTION -> direction, ...).
+    """
 
     direction: str = "a2b"  # "a2b": faces of A in the input are rendered as B; "b2a": the reverse; "a2a"/"b2b": self-swap
     start: float = 0.0  # seconds into the input where the converted range starts
@@ -71,51 +80,136 @@ class SwapOptions:
     cut_threshold: float = 10.0  # scene cut when the frame changes by > this many grey levels (and 3x the recent); 0 = off
     mask: str = "hull"  # "hull": landmark hull; "hull-hair": hull minus hair (hair segmentation model)
 
-    @classmethod
-    def from_parameters(cls, params: dict) -> "SwapOptions":
-        """Options from a notebook's UPPER_CASE parameters (``globals()``): DIRECTION -> direction, ..."""
-        return cls(**{f.name: params[f.name.upper()] for f in dataclasses.fields(cls) if f.name.upper() in params})
-
     def validate(self) -> "SwapOptions":
-        def bad(name, why):
-            raise ValueError(f"{name.upper()}={getattr(self, name)!r}: {why}")
-
+        """Check every knob; raises ``NAME=value: what to do`` (``Parameters.bad``); returns ``self``."""
         if self.direction not in DIRECTIONS:
-            bad("direction", f"use one of {sorted(DIRECTIONS)}")
+            self.bad("direction", f"use one of {sorted(DIRECTIONS)}")
         if self.start is None or self.start < 0:
-            bad("start", "must be >= 0 seconds")
+            self.bad("start", "must be >= 0 seconds")
         if self.duration is not None and self.duration <= 0:
-            bad("duration", "must be > 0 seconds, or None for the rest of the input")
+            self.bad("duration", "must be > 0 seconds, or None for the rest of the input")
         if self.output_width is not None and not 16 <= self.output_width <= 7680:
-            bad("output_width", "use a width in pixels between 16 and 7680, or None for the input's width")
+            self.bad("output_width", "use a width in pixels between 16 and 7680, or None for the input's width")
+        if not isinstance(self.side_by_side, bool):
+            self.bad("side_by_side", "use True (original | swapped) or False (the swapped picture only)")
         if self.color not in blend.COLOR_MODES:
-            bad("color", f"choose one of {blend.COLOR_MODES}")
+            self.bad("color", f"choose one of {blend.COLOR_MODES}")
         if self.blend not in blend.BLEND_MODES:
-            bad("blend", f"choose one of {blend.BLEND_MODES}")
+            self.bad("blend", f"choose one of {blend.BLEND_MODES}")
         if not 0 <= self.sharpen <= 3:
-            bad("sharpen", "use an unsharp-mask amount from 0 (off) to 3; 0.5 is a light touch")
+            self.bad("sharpen", "use an unsharp-mask amount from 0 (off) to 3; 0.5 is a light touch")
         for name in ("mask_erode", "mask_blur"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                bad(name, "must be a whole number of pixels >= 0")
+                self.bad(name, "must be a whole number of pixels >= 0")
         if self.smoothing < 0 or self.smoothing_beta < 0:
-            bad("smoothing", "the One-Euro cutoff (Hz) and beta must be >= 0 (0 turns smoothing off)")
+            self.bad("smoothing", "the One-Euro cutoff (Hz) and beta must be >= 0 (0 turns smoothing off)")
         if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 256:
-            bad("batch_size", "use 1..256 faces per model call")
+            self.bad("batch_size", "use 1..256 faces per model call")
+        if not isinstance(self.label, str):
+            self.bad("label", "give the mark to draw on every frame as text, or \"\" for none")
         if self.detect_width and self.detect_width < 128:
-            bad("detect_width", "landmarks need >= 128 px; use 0 for full size")
+            self.bad("detect_width", "landmarks need >= 128 px; use 0 for full size")
         if not 0 <= self.crf <= 51:
-            bad("crf", "x264 quality runs from 0 (lossless) to 51; 18-23 is usual")
+            self.bad("crf", "x264 quality runs from 0 (lossless) to 51; 18-23 is usual")
         if self.preset not in X264_PRESETS:
-            bad("preset", f"choose one of {X264_PRESETS}")
+            self.bad("preset", f"choose one of {X264_PRESETS}")
         if self.target not in targets.TARGETS:
-            bad("target", f"choose one of {targets.TARGETS}")
+            self.bad("target", f"choose one of {targets.TARGETS}")
         if self.max_faces is not None and (not isinstance(self.max_faces, int) or not 1 <= self.max_faces <= 16):
-            bad("max_faces", "look for 1..16 faces per frame, or None for 1 with TARGET='largest' and 4 otherwise")
+            self.bad("max_faces", "look for 1..16 faces per frame, or None for 1 with TARGET='largest' and 4 otherwise")
         if not 0 <= self.cut_threshold <= 255:
-            bad("cut_threshold", "use a grey-level difference from 0 (off) to 255; 10 suits most footage")
+            self.bad("cut_threshold", "use a grey-level difference from 0 (off) to 255; 10 suits most footage")
         if self.mask not in masks.MASKS:
-            bad("mask", f"choose one of {masks.MASKS}")
+            self.bad("mask", f"choose one of {masks.MASKS}")
         return self
+
+
+@dataclass
+class SwapJob(Parameters):
+    """04_swap's job: which run converts which input(s) to where; ``options`` holds the conversion's knobs.
+
+    ``SwapJob.from_parameters(globals()).validate()`` is 04_swap's checking cell: it
+    reads PROJECT, RUN, INPUT, ... into the job and DIRECTION, START, ... into
+    ``options`` (one ``globals()``), checks them all before a frame is decoded, and
+    keeps what it resolved in the ``init=False`` fields below.
+    """
+
+    project: str = "demo"  # the A/B experiment: reads weights/<project>/<run>/, writes data/<project>/output/
+    run: str = "main"  # the trained run of ``project`` that converts
+    input: str | Path = ""  # a video or photo, a folder or glob of them, a collected source's name, or a sample key
+    output: str | Path = ""  # output file (a folder for a batch); "" = data/<project>/output/<input name>_<direction>.mp4
+    preview_every: float = 5.0  # seconds between live previews while converting (with ``interactive``)
+    data_dir: str | Path = "../data"
+    weights_dir: str | Path = "../weights"
+    interactive: bool = False  # the notebook shows the scrubber and live previews
+    options: SwapOptions = field(default_factory=SwapOptions)
+
+    run_dir: Path | None = field(init=False, default=None)  # weights/<project>/<run>/, trained
+    batch: bool | None = field(init=False, default=None)  # INPUT is a folder or glob: one output per file
+    inputs: list[Path] | None = field(init=False, default=None)  # the files to convert (one unless ``batch``)
+    input_path: Path | None = field(init=False, default=None)  # the input (a batch: its first readable file)
+    info: video.VideoInfo | None = field(init=False, default=None)  # ``video.verify`` of ``input_path``
+    source_faces: Path | None = field(init=False, default=None)  # the source person's face set (TARGET="identity")
+    output_path: Path | None = field(init=False, default=None)  # where ``input_path``'s swap goes
+    output_dir: Path | None = field(init=False, default=None)  # where a batch writes its outputs
+    reports: Path | None = field(init=False, default=None)  # data/<project>/reports/
+
+    @classmethod
+    def from_parameters(cls, params: Mapping) -> "SwapJob":
+        """The job from a notebook's parameters, and its ``options`` from the same ones (DIRECTION -> direction, ...)."""
+        own = {k: v for k, v in params.items() if k != "OPTIONS"}  # a notebook's OPTIONS is a previous run's, not a parameter
+        job = super().from_parameters(own)
+        job.options = SwapOptions.from_parameters(params)
+        return job
+
+    def validate(self) -> "SwapJob":
+        """Check the project, the run, the input(s), the options, the source face set and the output; returns ``self``."""
+        self.check_names("project")
+        if isinstance(self.preview_every, bool) or not isinstance(self.preview_every, (int, float)) or self.preview_every <= 0:
+            self.bad("preview_every", "give the seconds between live previews, a number > 0")
+        if not isinstance(self.interactive, bool):
+            self.bad("interactive", "use True (scrubber and live previews) or False (headless)")
+        self.run_dir = paths.run_dir(self.weights_dir, self.project, self.run)
+        if not runs.is_trained(self.run_dir):
+            raise FileNotFoundError(f"{self.run_dir} holds no trained run: run 03_train with PROJECT={self.project!r}, "
+                                    f"RUN={self.run!r} first")
+        self._resolve_input()
+        o = self.options.validate()
+        if not self.batch:
+            _check_start(o, self.info, self.input_path)
+        self.source_faces = paths.faces_dir(self.data_dir, self.project, o.direction[0]) if o.target == "identity" else None
+        if self.source_faces is not None and not (self.source_faces / "summary.json").exists():  # a2b: the input shows A
+            raise FileNotFoundError(f"TARGET='identity' swaps only person {o.direction[0]!r}'s faces and needs their face "
+                                    f"set {self.source_faces}: run 02_align with PERSON={o.direction[0]!r}, "
+                                    "or set TARGET='largest' or 'all'")
+        self._resolve_output()
+        self.reports = paths.reports_dir(self.data_dir, self.project)
+        return self
+
+    def _resolve_input(self) -> None:
+        """``batch``, ``inputs``, and ``input_path`` with its ``info``, checked as 01_collect checks a video."""
+        from . import batch  # here, not at the top: batch imports this module (its convert_many runs convert)
+
+        if not str(self.input):
+            self.bad("input", "give a video or photo, a folder or glob of them, a collected source's name or a sample key")
+        self.batch = batch.is_batch(self.input) and not Path(self.input).is_file()
+        self.inputs = batch.expand(self.input) if self.batch else [assets.resolve_media(self.input, self.data_dir, self.project)]
+        try:  # an image renamed .mp4 or a cut-short file is refused here with its real cause
+            self.input_path, self.info = batch.first_readable(self.inputs) if self.batch else \
+                (self.inputs[0], video.verify(self.inputs[0]))
+        except video.VideoError as e:
+            raise video.VideoError(f"INPUT={self.input!r}: {e}") from None
+
+    def _resolve_output(self) -> None:
+        """``output_path`` (the default is named after the input and the direction), ``output_dir``, and its ending."""
+        default = self.output == ""
+        direction = self.options.direction
+        self.output_path = paths.output_file(self.data_dir, self.project, self.input_path, direction) if default \
+            else Path(self.output)
+        self.output_dir = self.output_path.parent if default else self.output_path  # a batch writes each output here
+        ending = {".png", ".jpg", ".jpeg"} if self.info.codec == "image" else {".mp4"}
+        if not self.batch and self.output_path.suffix.lower() not in ending:
+            self.bad("output", f"must end in {' or '.join(sorted(ending))} for {self.input_path.name}")
 
 
 @dataclass
@@ -326,12 +420,7 @@ def convert(
     wall time. An image input writes an image (``convert_photo``). Returns a ``ConvertReport``.
     """
     o = (options or SwapOptions()).validate()
-    try:  # the check 01_collect makes: an image renamed .mp4 or a cut-short file fails here, with its real cause
-        info = video.verify(input_path)
-    except video.VideoError as e:
-        raise video.VideoError(f"INPUT: {e}") from None
-    if info.codec not in {"images", "image"} and o.start >= info.duration:
-        raise ValueError(f"START={o.start:g}s is past the end of {input_path} ({info.duration:.2f}s): choose an earlier START")
+    info = _verify(input_path, o)
     reference = _reference(o, source)
     if info.codec == "image":
         return convert_photo(input_path, model, output, o, project=project, reference=reference)
@@ -365,6 +454,22 @@ def convert(
     report.width, report.height = reader.out_size[0] * (2 if o.side_by_side else 1), reader.out_size[1]
     _finish_report(report, pipe, input_path, o)
     return report
+
+
+def _verify(input_path, o: SwapOptions) -> video.VideoInfo:
+    """The input's ``video.verify``, with errors naming INPUT, and START within it."""
+    try:  # the check 01_collect makes: an image renamed .mp4 or a cut-short file fails here, with its real cause
+        info = video.verify(input_path)
+    except video.VideoError as e:
+        raise video.VideoError(f"INPUT: {e}") from None
+    _check_start(o, info, input_path)
+    return info
+
+
+def _check_start(o: SwapOptions, info: video.VideoInfo, input_path) -> None:
+    """Raise unless START falls inside the video (a photo or an image folder has no end to be past)."""
+    if info.codec not in {"images", "image"} and o.start >= info.duration:
+        raise ValueError(f"START={o.start:g}s is past the end of {input_path} ({info.duration:.2f}s): choose an earlier START")
 
 
 def _reference(o: SwapOptions, source) -> np.ndarray | None:
