@@ -373,8 +373,8 @@ def align_person(data_dir: str | Path | AlignConfig, project: str = "", person: 
             raise TypeError("align_person(config) takes nothing else: set those fields on the config")
         config = data_dir
     else:
-        config = AlignConfig(data_dir=data_dir, project=project, person=person, interactive=progress is not False,
-                             **settings)
+        config = AlignConfig(data_dir=data_dir, project=project, person=person,
+                             interactive=True if progress is None else progress, **settings)
     config.validate()
     sources = find_sources(config.sources_dir)
     if not sources:
