@@ -152,9 +152,9 @@ def test_changed_sample_fps_or_max_faces_reads_the_sources_again(data):
     assert fs.rows and all(r["frame"] % 10 == 0 for r in fs.rows)
     assert not faces.with_name("faces.new").exists() and not faces.with_name("faces.old").exists()
     settings = dict(face_size=64, sample_fps=2.5)
-    assert faceset.read_changes(fs.summary, faceset.Settings(**settings, max_faces=2)) == ["MAX_FACES 1 -> 2"]
-    assert faceset.read_changes(fs.summary, faceset.Settings(**{**settings, "face_size": 128})) == ["FACE_SIZE 64 -> 128"]
-    assert faceset.read_changes(fs.summary, faceset.Settings(**settings, dedupe=0, blur_min=10)) == []  # filters only
+    assert faceset.read_changes(fs.summary, faceset.AlignConfig(**settings, max_faces=2)) == ["MAX_FACES 1 -> 2"]
+    assert faceset.read_changes(fs.summary, faceset.AlignConfig(**{**settings, "face_size": 128})) == ["FACE_SIZE 64 -> 128"]
+    assert faceset.read_changes(fs.summary, faceset.AlignConfig(**settings, dedupe=0, blur_min=10)) == []  # filters only
 
 
 # ---------------------------------------------------------------- 3: a damaged checkpoint

@@ -15,6 +15,10 @@ Nothing half-made ever sits in ``sources/`` under a real name: every source is
 built in a hidden staging folder inside ``sources/``, checked (probe + decode of
 its last second, see ``verify_video``), and only then renamed in; a staging
 folder left by a killed run is removed by the next one.
+
+01_collect fills a ``CollectConfig`` from its parameters; its ``validate()``
+checks every one and resolves every SOURCES entry (``resolve``) before anything
+is copied.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from pathlib import Path
 
 from . import assets, paths, video
 from .files import atomic_path, read_json, write_json
+from .params import Parameters
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +86,56 @@ def _key(origin: str, start: float, duration: float | None) -> str:
     # Origin plus the range in seconds, so "0:01-0:02" and "00:01-00:02" are the same source.
     end = "end" if duration is None else f"{start + duration:.3f}"
     return f"{origin}|{start:.3f}-{end}"
+
+
+# ---------------------------------------------------------------- the parameters of 01_collect
+
+
+@dataclass
+class CollectConfig(Parameters):
+    """The parameters of 01_collect (defaults as in the notebook); ``validate()`` checks them before anything is copied.
+
+    ``validate()`` resolves every SOURCES entry (``resolve``: globs and sample keys
+    expanded, pinned samples fetched into the cache) into ``specs``, and the
+    person's ``sources_dir`` and the ``report_json`` that 01_collect writes.
+    """
+
+    project: str = "demo"
+    person: str = "a"
+    sources: list[str] = field(default_factory=lambda: ["samples/grid/s1/"])  # URLs, files, folders, globs, sample keys
+    time_ranges: list[str] = field(default_factory=list)  # per source, "MM:SS-MM:SS" or "" for all of it
+    link: bool = False  # link local files instead of copying them
+    consent_note: str = ""  # kept in the manifest; "" records CONSENT_REMINDER
+    webcam_seconds: float = 5.0  # one webcam recording (INTERACTIVE only), 1..60 s
+    data_dir: str | Path = "../data"
+    interactive: bool = False  # widgets: parameter controls and the webcam recorder
+    specs: list[Source] | None = field(init=False, default=None)  # every source SOURCES names, checked
+    sources_dir: Path | None = field(init=False, default=None)  # data/<project>/<person>/sources/
+    report_json: Path | None = field(init=False, default=None)  # data/<project>/reports/01_collect_<person>.json
+
+    def validate(self) -> CollectConfig:
+        """Check the names and every source (a typo fails here, in seconds); returns ``self``."""
+        self.check_names("project", "person")
+        if not isinstance(self.sources, list) or not all(isinstance(s, str) for s in self.sources):
+            self.bad("sources", "must be a list of strings (URLs, files, folders, globs or sample keys)")
+        if not self.sources and not self.interactive:
+            self.bad("sources", "list at least one URL, file, folder or sample key (or set INTERACTIVE=True to record)")
+        if not isinstance(self.time_ranges, (list, tuple)) or not all(isinstance(r, str) for r in self.time_ranges):
+            self.bad("time_ranges", 'must be a list of strings, "MM:SS-MM:SS" or "" (all of it) per source')
+        for flag in ("link", "interactive"):
+            if not isinstance(getattr(self, flag), bool):
+                self.bad(flag, "must be True or False")
+        if not isinstance(self.consent_note, str):
+            self.bad("consent_note", "must be a string: who is in the footage, that they agreed, and its licence")
+        seconds = self.webcam_seconds
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 1 <= seconds <= 60:
+            self.bad("webcam_seconds", "must be between 1 and 60 (seconds of one webcam recording)")
+        if not isinstance(self.data_dir, (str, Path)) or not str(self.data_dir):
+            self.bad("data_dir", "must be the folder where projects live, e.g. '../data'")
+        self.specs = resolve(self.sources, self.time_ranges, data_dir=self.data_dir)
+        self.sources_dir = paths.sources_dir(self.data_dir, self.project, self.person)
+        self.report_json = paths.reports_dir(self.data_dir, self.project) / f"01_collect_{self.person}.json"
+        return self
 
 
 # ---------------------------------------------------------------- resolving SOURCES

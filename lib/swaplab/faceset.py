@@ -6,25 +6,30 @@ On disk, ``data/<project>/<person>/faces/``:
   summary.json    counts per reason and per source, frames read, frames without a face, settings
   embeddings.npz  dlib descriptors of the faces that were embedded, by crop name
 
-``align_person`` does the work in two steps:
-  1. per source, in a worker process (spawned, one per source at a time): decode
-     -> MediaPipe landmarks (video mode, up to ``max_faces`` faces) -> align ->
-     write the crop -> measure it (size, blur, brightness) and
-     embed a sample of faces with dlib (see ``identity_every``);
-  2. in the parent, over all sources: the reference identity (``reference``
-     photo, else the dominant identity of all embeddings), then the filters
-     (``apply_filters``), then the index and summary, written atomically.
+Its settings are one ``AlignConfig``: 02_align fills it from its parameters
+and checks them with ``validate()``; ``align_person`` takes it, or builds it
+from keywords. It decides what to read (``_plan``), then works in two steps:
+  1. ``_read_sources``, per source, in a worker process (spawned; in this
+     process when there is one worker): decode -> MediaPipe landmarks (video
+     mode, up to ``max_faces`` faces) -> align -> write the crop -> measure it
+     (size, blur, brightness) and embed a sample of faces with dlib (see
+     ``identity_every``);
+  2. ``_identify_and_save``, in the parent, over all sources: the reference
+     identity (``reference`` photo, else the dominant identity of all
+     embeddings), then the filters (``apply_filters``), then the index and
+     summary, written atomically.
 Step 2 is cheap and re-runs every time, so changed thresholds apply to all
 faces; step 1 is skipped for sources the summary already lists.
 
 Nothing that exists is lost on a failure. A new face set, or one whose
-``READ_SETTINGS`` changed (FACE_SIZE, SAMPLE_FPS, MAX_FACES: they change what
-step 1 reads and writes), is built beside the old one in ``faces.new/`` and
-renamed into place only when complete; a run that fails or is killed leaves
-``faces/`` as it was, and the next run removes ``faces.new/``. New sources
-are added in place: their crops first, then the index and summary (atomic
-renames). An index line that cannot be read is an error naming the file and
-line; ``align_person`` repairs it (drops the line and reads that source again).
+``READ_SETTINGS`` changed (FACE_SIZE, SAMPLE_FPS, MAX_FACES and identity_every:
+they change what step 1 reads, writes and embeds), is built beside the old one
+in ``faces.new/`` and renamed into place only when complete; a run that fails
+or is killed leaves ``faces/`` as it was (``_undo``), and the next run removes
+``faces.new/``. New sources are added in place: their crops first, then the
+index and summary (atomic renames). An index line that cannot be read is an
+error naming the file and line; ``align_person`` repairs it (drops the line
+and reads that source again).
 A run that finds no face at all raises ``FaceSetError`` saying why.
 """
 
@@ -36,13 +41,14 @@ import os
 import re
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from . import align, paths
 from .files import atomic_path, read_json, write_json
+from .params import Parameters
 
 FACE_SIZE = 256  # px side of the saved crops; training resizes down from it
 MIN_FACE = 64  # px: smaller faces (landmark box side in the frame) carry too little detail to train on
@@ -53,6 +59,9 @@ IDENTITY_EVERY = 25  # embed every k-th face of a track (plus new tracks and fra
 MAX_FACES = 1  # faces looked for per frame: 1 lets MediaPipe track instead of detecting every frame (16 vs 22 ms);
 #              use 2+ for footage where others share the frame, and only the target is kept
 REASONS = ("small", "other identity", "blurry", "duplicate")  # the order the filters run in
+FACE_SIZES = (64, 128, 160, 192, 256, 320, 384, 512)  # the FACE_SIZE choices
+# how a face set is made: summary.json's "settings" (``AlignConfig.settings``)
+SETTINGS = ("face_size", "sample_fps", "min_face", "blur_min", "dedupe", "identity_max", "identity_every", "max_faces")
 READ_SETTINGS = ("face_size", "sample_fps", "max_faces", "identity_every")  # change what step 1 reads or embeds
 _ROW_KEYS = ("source", "frame", "face", "file", "landmarks", "kept", "why")  # what every index row must have
 _WRITE_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
@@ -64,18 +73,87 @@ _RECENT = 8  # kept faces per source that a new face is compared with for DEDUPE
 _EXTS = (".mpg", ".mpeg", ".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif", ".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every knob of ``align_person``; saved in summary.json so a face set says how it was made."""
+@dataclass
+class AlignConfig(Parameters):
+    """The parameters of 02_align and every knob of ``align_person``; the worker processes get a copy (it pickles).
 
-    face_size: int = FACE_SIZE
-    sample_fps: float | None = None  # frames per second to look at; None/0 = every frame
-    min_face: int = MIN_FACE
+    ``validate()`` checks every field before the slow work and resolves
+    ``sources_dir``, ``faces_dir``, ``reports`` and ``target`` (TARGET_VIDEO as a
+    path, None without one). ``settings()`` is what summary.json records of how a
+    face set was made.
+    """
+
+    project: str = "demo"
+    person: str = "b"
+    face_size: int = FACE_SIZE  # one of FACE_SIZES
+    sample_fps: float | None = 0  # frames per second to look at; 0 (or None) = every frame
+    reference: str | Path = ""  # a photo of the person for the identity filter; "" = the dominant identity
+    min_face: float = MIN_FACE
     blur_min: float = BLUR_MIN
     dedupe: float = DEDUPE  # 0 = keep near-duplicates
+    max_faces: int = MAX_FACES
+    compare_with: str = ""  # the other person, for 02_align's data report ("" = none; the notebook's default is "a")
+    target_video: str = ""  # a video to be swapped, for 02_align's data report: a file, sample key or source name
+    grid_mask: str = "hull"  # the paste mask 02_align draws on the grid of kept faces: one of masks.MASKS, or ""
+    workers: int | None = 0  # processes for new sources; 0 (or None) = min(cpu_count, new sources)
+    data_dir: str | Path = "../data"
+    interactive: bool = False  # progress bars, and a note when every source is read again
     identity_max: float = IDENTITY_MAX  # 0 = no identity filter
     identity_every: int = IDENTITY_EVERY  # 0 = embed nothing (no identity filter, fastest)
-    max_faces: int = MAX_FACES
+    sources_dir: Path | None = field(init=False, default=None)  # data/<project>/<person>/sources/
+    faces_dir: Path | None = field(init=False, default=None)  # data/<project>/<person>/faces/
+    reports: Path | None = field(init=False, default=None)  # data/<project>/reports/
+    target: Path | None = field(init=False, default=None)  # TARGET_VIDEO resolved (assets.resolve_media)
+
+    def validate(self) -> AlignConfig:
+        """Check every field (a typo fails here, in seconds); resolve the folders and TARGET_VIDEO; returns ``self``."""
+        from . import assets, masks
+
+        self.check_names("project", "person")
+        if self.compare_with:
+            self.check_names("compare_with")
+            if self.compare_with == self.person:
+                self.bad("compare_with", "that is PERSON itself: name the other person, or '' to skip")
+        if isinstance(self.face_size, bool) or self.face_size not in FACE_SIZES:
+            self.bad("face_size", f"use one of {', '.join(map(str, FACE_SIZES))}, e.g. 256")
+        self.check_whole("max_faces", 1, 8, "1 when one person is in view")
+        self._check_numbers()
+        if self.grid_mask not in ("", *masks.MASKS):
+            self.bad("grid_mask", f"choose one of {masks.MASKS}, or '' for none")
+        if not isinstance(self.interactive, bool):
+            self.bad("interactive", "must be True or False")
+        if not isinstance(self.data_dir, (str, Path)) or not str(self.data_dir):
+            self.bad("data_dir", "must be the folder where data/<PROJECT>/ lives, e.g. '../data'")
+        if not isinstance(self.reference, (str, Path)) or self.reference and not Path(self.reference).is_file():
+            raise FileNotFoundError(f"REFERENCE={str(self.reference)!r} is not a file: give a photo of the person, "
+                                    "or '' for none")
+        if not isinstance(self.target_video, str):
+            self.bad("target_video", "must be a file, a sample key or a source name, or '' for none")
+        self.target = assets.resolve_media(self.target_video, self.data_dir, self.project,
+                                           "TARGET_VIDEO") if self.target_video else None
+        self.sources_dir = paths.sources_dir(self.data_dir, self.project, self.person)
+        self.faces_dir = paths.faces_dir(self.data_dir, self.project, self.person)
+        self.reports = paths.reports_dir(self.data_dir, self.project)
+        return self
+
+    def _check_numbers(self) -> None:
+        """The rates and thresholds: numbers no lower than their floor."""
+        floors = {"sample_fps": (0, "0 means every frame"), "min_face": (16, "px of the face in the frame"),
+                  "blur_min": (0, "0 keeps blurry faces"), "dedupe": (0, "0 keeps near-duplicates"),
+                  "identity_max": (0, "0 means no identity filter")}
+        for name, (floor, why) in floors.items():
+            value = getattr(self, name)
+            if name == "sample_fps" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= floor:
+                self.bad(name, f"must be a number >= {floor} ({why})")
+        self.check_whole("identity_every", 0, why="0 embeds nothing: no identity filter")
+        if self.workers is not None:
+            self.check_whole("workers", 0, why="0 means one per source, up to the CPU count")
+
+    def settings(self) -> dict:
+        """How a face set is made (``SETTINGS``), as summary.json records it (SAMPLE_FPS 0 as None)."""
+        return {k: getattr(self, k) for k in SETTINGS} | {"sample_fps": self.sample_fps or None}
 
 
 # ---------------------------------------------------------------- sources
@@ -130,7 +208,7 @@ def near_duplicate(a: dict, b: dict, dedupe: float, face_size: int) -> bool:
 # ---------------------------------------------------------------- step 1: one source, in a worker
 
 
-def _process_source(name: str, path: str, faces_dir: str, settings: Settings) -> dict:
+def _process_source(name: str, path: str, faces_dir: str, config: AlignConfig) -> dict:
     """Detect, align, crop and measure every face of one source; returns rows, embeddings and frame counts."""
     import cv2
 
@@ -138,30 +216,30 @@ def _process_source(name: str, path: str, faces_dir: str, settings: Settings) ->
 
     cv2.setNumThreads(1)  # one process per source already uses the cores
     try:
-        reader = video.FrameReader(path, every=_every(path, settings.sample_fps))
-        return _faces_of(name, reader, Path(faces_dir), settings)
+        reader = video.FrameReader(path, every=_every(path, config.sample_fps))
+        return _faces_of(name, reader, Path(faces_dir), config)
     except video.VideoError as e:  # unreadable source: reported in the summary, retried on the next run
         return {"name": name, "rows": [], "names": [], "vectors": [], "error": str(e)}
 
 
-def _faces_of(name: str, reader, faces_dir: Path, settings: Settings) -> dict:
+def _faces_of(name: str, reader, faces_dir: Path, config: AlignConfig) -> dict:
     import cv2
 
     from . import identity, landmarks
 
     mode = "image" if reader.info.codec in {"images", "image"} else "video"
-    embedder = identity.Embedder() if settings.identity_every > 0 else None
+    embedder = identity.Embedder() if config.identity_every > 0 else None
     rows, names, vectors, no_face = [], [], [], 0
     tracks: list[tuple[int, np.ndarray, int]] = []  # (track id, last centre, faces since its last embedding)
     next_track = 0
     (faces_dir / "crops").mkdir(parents=True, exist_ok=True)
-    with landmarks.Landmarker(mode, num_faces=settings.max_faces) as lm:
+    with landmarks.Landmarker(mode, num_faces=config.max_faces) as lm:
         for frame in reader:
             faces = lm.detect(frame.image, int(frame.time * 1000))
             no_face += not faces
             now = []
             for k, face in enumerate(faces):
-                crop, matrix = align.crop_face(frame.image, face.landmarks, settings.face_size)
+                crop, matrix = align.crop_face(frame.image, face.landmarks, config.face_size)
                 file = f"crops/{name}_{frame.index:06d}_{k}.jpg"
                 if not cv2.imwrite(str(faces_dir / file), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95]):
                     raise OSError(errno.EIO, "could not write the crop (disk full or not writable?)", str(faces_dir / file))
@@ -172,10 +250,10 @@ def _faces_of(name: str, reader, faces_dir: Path, settings: Settings) -> dict:
                 match = min(free, key=lambda t: np.linalg.norm(t[1] - centre), default=None)
                 if match is not None and np.linalg.norm(match[1] - centre) >= face.size / 2:
                     match = None
-                tid, since = (match[0], match[2]) if match else (next_track, settings.identity_every)
+                tid, since = (match[0], match[2]) if match else (next_track, config.identity_every)
                 next_track += match is None
-                embed = embedder is not None and face.size >= settings.min_face and (
-                    len(faces) > 1 or since >= settings.identity_every)
+                embed = embedder is not None and face.size >= config.min_face and (
+                    len(faces) > 1 or since >= config.identity_every)
                 if embed:
                     names.append(Path(file).stem)
                     vectors.append(embedder.embed_crop(crop))
@@ -242,7 +320,7 @@ def assign_identity(rows: list[dict], vectors: dict[str, np.ndarray], ref: np.nd
             r["identity_distance"] = None if near is None else round(near[1], 3)
 
 
-def apply_filters(rows: list[dict], settings: Settings) -> None:
+def apply_filters(rows: list[dict], config: AlignConfig) -> None:
     """Set ``kept``/``why`` on rows (in source and frame order): size, identity, blur, then near-duplicates.
 
     A face with no identity distance (its track was never embedded) passes the
@@ -251,9 +329,9 @@ def apply_filters(rows: list[dict], settings: Settings) -> None:
     """
     for r in rows:
         d = r["identity_distance"]
-        r["why"] = ("small" if r["size"] < settings.min_face
-                    else "other identity" if settings.identity_max and d is not None and d > settings.identity_max
-                    else "blurry" if r["blur"] < settings.blur_min else None)
+        r["why"] = ("small" if r["size"] < config.min_face
+                    else "other identity" if config.identity_max and d is not None and d > config.identity_max
+                    else "blurry" if r["blur"] < config.blur_min else None)
     by_frame: dict[tuple, list[dict]] = {}
     for r in rows:
         by_frame.setdefault((r["source"], r["frame"]), []).append(r)
@@ -263,9 +341,9 @@ def apply_filters(rows: list[dict], settings: Settings) -> None:
             r["why"] = "other identity"
     recent: dict[str, list[dict]] = {}
     for r in rows:
-        if r["why"] is None and settings.dedupe:
+        if r["why"] is None and config.dedupe:
             seen = recent.setdefault(r["source"], [])
-            if any(near_duplicate(r, k, settings.dedupe, settings.face_size) for k in seen):
+            if any(near_duplicate(r, k, config.dedupe, config.face_size) for k in seen):
                 r["why"] = "duplicate"
             else:
                 seen[:] = (seen + [r])[-_RECENT:]
@@ -275,106 +353,149 @@ def apply_filters(rows: list[dict], settings: Settings) -> None:
 # ---------------------------------------------------------------- the whole person
 
 
-def align_person(
-    data_dir: str | Path,
-    project: str,
-    person: str,
-    face_size: int = FACE_SIZE,
-    sample_fps: float | None = None,
-    reference: str | Path = "",
-    min_face: int = MIN_FACE,
-    blur_min: float = BLUR_MIN,
-    dedupe: float = DEDUPE,
-    identity_max: float = IDENTITY_MAX,
-    identity_every: int = IDENTITY_EVERY,
-    max_faces: int = MAX_FACES,
-    workers: int | None = None,
-    progress: bool = True,
-) -> FaceSet:
+def align_person(data_dir: str | Path | AlignConfig, project: str = "", person: str = "", *,
+                 progress: bool | None = None, **settings) -> FaceSet:
     """Build or update ``data/<project>/<person>/faces/`` from ``sources/``; returns the FaceSet.
 
-    Sources already listed in summary.json are not read again (delete faces/ to
-    start over). A change of a ``READ_SETTINGS`` value reads every source again
-    into ``faces.new/``, which replaces ``faces/`` only once complete. ``workers``:
-    processes for new sources, default min(cpu_count, new sources). Raises
-    ``FaceSetError`` when no face was found at all (every source unreadable or
-    faceless) or the face set cannot be written; ``faces/`` is then as it was.
+    Takes an ``AlignConfig`` (``align_person(CONFIG)``, as 02_align does), or
+    ``data_dir, project, person`` and any other ``AlignConfig`` field as keywords,
+    with ``progress`` for ``interactive`` (progress bars; on by default). The
+    config is validated first. Sources already listed in summary.json are not
+    read again (delete faces/ to start over). A change of a ``READ_SETTINGS``
+    value reads every source again into ``faces.new/``, which replaces ``faces/``
+    only once complete. ``workers``: processes for new sources, default
+    min(cpu_count, new sources). Raises ``FaceSetError`` when no face was found
+    at all (every source unreadable or faceless) or the face set cannot be
+    written; ``faces/`` is then as it was.
+    """
+    if isinstance(data_dir, AlignConfig):
+        if project or person or settings or progress is not None:
+            raise TypeError("align_person(config) takes nothing else: set those fields on the config")
+        config = data_dir
+    else:
+        config = AlignConfig(data_dir=data_dir, project=project, person=person,
+                             interactive=True if progress is None else progress, **settings)
+    config.validate()
+    sources = find_sources(config.sources_dir)
+    if not sources:
+        raise FileNotFoundError(f"{config.sources_dir} is empty: run 01_collect for person {config.person} first")
+    job = _plan(config, sources)
+    try:
+        workers = _read_sources(job, config)
+        _identify_and_save(job, config, workers)
+        if job.rebuild:
+            _swap_in(job.build, job.out)
+    except BaseException as e:
+        failed = _undo(job, e, config.person)
+        if failed is not None:
+            raise failed from e
+        raise
+    return FaceSet(job.out)
+
+
+@dataclass
+class _Job:
+    """One run of ``align_person``: where it builds, what it reads, and what it keeps of the old face set."""
+
+    out: Path  # faces/
+    old: FaceSet  # what faces/ held before the run (bad index lines dropped)
+    rebuild: bool  # a new face set, or changed READ_SETTINGS: build in faces.new/, swap it in when complete
+    todo: dict[str, Path]  # the sources step 1 reads
+    rows: list[dict]  # index rows: those kept from the old set, then the new ones
+    vectors: dict[str, np.ndarray]  # embeddings by crop name, likewise
+    per_source: dict[str, dict]  # summary.json's "sources", likewise
+
+    @property
+    def build(self) -> Path:
+        """Where this run writes: faces.new/ for a rebuild, else faces/ itself (new sources are added in place)."""
+        return self.out.with_name(self.out.name + ".new") if self.rebuild else self.out
+
+
+def _plan(config: AlignConfig, sources: dict[str, Path]) -> _Job:
+    """Clean up after a killed run, read the old face set, and decide what to read: every source, or the new ones."""
+    out = config.faces_dir
+    _recover(out)
+    old = FaceSet(out, must_exist=False, repair=True)
+    changed = read_changes(old.summary, config)
+    if not old.summary or changed:  # a new face set, or one whose crops/landmarks no longer fit
+        job = _Job(out, old, True, dict(sources), [], {}, {})
+        if changed and config.interactive:
+            print(f"{', '.join(changed)}: reading every source of {config.person} again into {job.build}; "
+                  f"{out} stays as it is until that is done")
+        return job
+    damaged = old.damaged_sources()  # their index lines could not be read: read them again
+    per_source = {n: s for n, s in old.summary.get("sources", {}).items() if n not in damaged}
+    todo = {n: p for n, p in sources.items() if n not in per_source or "error" in per_source[n]}
+    rows = [r for r in old.rows if r["source"] not in todo]  # a source read again replaces its rows
+    kept_files = {Path(r["file"]).stem for r in rows}
+    vectors = {k: v for k, v in old.embeddings().items() if k in kept_files}
+    return _Job(out, old, False, todo, rows, vectors, per_source)
+
+
+def _read_sources(job: _Job, config: AlignConfig) -> int:
+    """Step 1: read ``job.todo`` into ``job.build`` and add to the job's rows, vectors and per_source.
+
+    Returns the number of worker processes (recorded in summary.json).
     """
     from tqdm.auto import tqdm
 
-    src_dir = paths.sources_dir(data_dir, project, person)
-    sources = find_sources(src_dir)
-    if not sources:
-        raise FileNotFoundError(f"{src_dir} is empty: run 01_collect for person {person} first")
-    if reference and not Path(reference).is_file():  # checked before the slow work
-        raise FileNotFoundError(f"REFERENCE={str(reference)!r} is not a file: give a photo of the person, or '' for none")
-    settings = Settings(face_size, sample_fps or None, min_face, blur_min, dedupe, identity_max, identity_every, max_faces)
-    out = paths.faces_dir(data_dir, project, person)
-    _recover(out)
-    old = FaceSet(out, must_exist=False, repair=True)
-    changed = read_changes(old.summary, settings)
-    rebuild = not old.summary or bool(changed)  # a new face set, or one whose crops/landmarks no longer fit
-    build = out.with_name(out.name + ".new") if rebuild else out
-    if rebuild:
-        per_source, rows, vectors, todo = {}, [], {}, dict(sources)
-        if changed and progress:
-            print(f"{', '.join(changed)}: reading every source of {person} again into {build}; "
-                  f"{out} stays as it is until that is done")
-    else:
-        damaged = old.damaged_sources()  # their index lines could not be read: read them again
-        per_source = {n: s for n, s in old.summary.get("sources", {}).items() if n not in damaged}
-        todo = {n: p for n, p in sources.items() if n not in per_source or "error" in per_source[n]}
-        rows = [r for r in old.rows if r["source"] not in todo]  # a source read again replaces its rows
-        kept_files = {Path(r["file"]).stem for r in rows}
-        vectors = {k: v for k, v in old.embeddings().items() if k in kept_files}
-    n_workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    workers = max(1, min(config.workers or os.cpu_count() or 1, len(job.todo) or 1))
+    if not job.todo:
+        return workers
+    results = _run(job.todo, str(job.build), config, workers)
     try:
-        if todo:
-            results = _run(todo, str(build), settings, n_workers)
-            try:
-                for res in tqdm(results, total=len(todo), desc=f"sources of {person}", unit="source", disable=not progress):
-                    rows += res.pop("rows")
-                    vectors.update(zip(res.pop("names"), res.pop("vectors")))
-                    per_source[res.pop("name")] = res
-            finally:
-                results.close()  # waits for running workers, so nothing writes into ``build`` after this
-        if not rows:
-            raise FaceSetError(_nothing_found(person, src_dir, per_source))
-        rows.sort(key=lambda r: (r["source"], r["frame"], r["face"]))
-        ref_kind, share = "none", None
-        if vectors and identity_every > 0:
-            from . import identity
-
-            if reference:
-                ref, ref_kind = reference_embedding(reference), f"photo {reference}"
-            else:
-                (ref, share), ref_kind = identity.dominant(np.stack(list(vectors.values()))), "dominant identity"
-            assign_identity(rows, vectors, ref)
-        apply_filters(rows, settings)
-        _save(build, rows, vectors, _summary(rows, per_source, settings, ref_kind, share, n_workers))
-        if rebuild:
-            _swap_in(build, out)
-    except BaseException as e:
-        if rebuild:
-            shutil.rmtree(build, ignore_errors=True)
-        else:  # crops the new sources got before the failure: the index (unchanged) does not list them
-            _remove_crops(out, set(todo) - {r["source"] for r in old.rows}, keep={r["file"] for r in old.rows})
-        if isinstance(e, OSError) and e.errno in _WRITE_ERRORS:
-            where = f" writing {e.filename}" if e.filename else ""
-            kept = (f"{out} is kept as it was" if old.summary else f"{out} was not created") if rebuild else \
-                f"{out} is kept as it was (the new sources were not added)"
-            raise FaceSetError(f"02_align could not write the face set of person {person} ({e.strerror or e}{where}); "
-                               f"{kept}: free disk space (or make it writable) and run 02_align again") from e
-        raise
-    return FaceSet(out)
+        for res in tqdm(results, total=len(job.todo), desc=f"sources of {config.person}", unit="source",
+                        disable=not config.interactive):
+            job.rows += res.pop("rows")
+            job.vectors.update(zip(res.pop("names"), res.pop("vectors")))
+            job.per_source[res.pop("name")] = res
+    finally:
+        results.close()  # waits for running workers, so nothing writes into ``build`` after this
+    return workers
 
 
-def read_changes(summary: dict, settings: Settings) -> list[str]:
-    """The ``READ_SETTINGS`` that differ from the ones a face set was made with, as "FACE_SIZE 256 -> 128"."""
+def _identify_and_save(job: _Job, config: AlignConfig, workers: int) -> None:
+    """Step 2: the reference identity, the filters, then index, embeddings and summary into ``job.build``."""
+    rows, vectors = job.rows, job.vectors
+    if not rows:
+        raise FaceSetError(_nothing_found(config.person, config.sources_dir, job.per_source))
+    rows.sort(key=lambda r: (r["source"], r["frame"], r["face"]))
+    ref_kind, share = "none", None
+    if vectors and config.identity_every > 0:
+        from . import identity
+
+        if config.reference:
+            ref, ref_kind = reference_embedding(config.reference), f"photo {config.reference}"
+        else:
+            (ref, share), ref_kind = identity.dominant(np.stack(list(vectors.values()))), "dominant identity"
+        assign_identity(rows, vectors, ref)
+    apply_filters(rows, config)
+    _save(job.build, rows, vectors, _summary(rows, job.per_source, config, ref_kind, share, workers))
+
+
+def _undo(job: _Job, error: BaseException, person: str) -> FaceSetError | None:
+    """Remove what a failed run wrote, so ``faces/`` is as it was; for a failed write, the error to raise instead."""
+    if job.rebuild:
+        shutil.rmtree(job.build, ignore_errors=True)
+    else:  # crops the new sources got before the failure: the index (unchanged) does not list them
+        old = job.old.rows
+        _remove_crops(job.out, set(job.todo) - {r["source"] for r in old}, keep={r["file"] for r in old})
+    if not (isinstance(error, OSError) and error.errno in _WRITE_ERRORS):
+        return None
+    where = f" writing {error.filename}" if error.filename else ""
+    out = job.out
+    kept = (f"{out} is kept as it was" if job.old.summary else f"{out} was not created") if job.rebuild else \
+        f"{out} is kept as it was (the new sources were not added)"
+    return FaceSetError(f"02_align could not write the face set of person {person} ({error.strerror or error}{where}); "
+                        f"{kept}: free disk space (or make it writable) and run 02_align again")
+
+
+def read_changes(summary: dict, config: AlignConfig) -> list[str]:
+    """The ``READ_SETTINGS`` of ``config`` that differ from those a face set was made with, as "FACE_SIZE 256 -> 128"."""
     if not summary:
         return []
     made = {"face_size": summary.get("face_size"), **summary.get("settings", {})}
-    now = asdict(settings)
+    now = config.settings()
     return [f"{k.upper()} {made[k] or 0} -> {now[k] or 0}" for k in READ_SETTINGS
             if k in made and (made[k] or None) != (now[k] or None)]
 
@@ -422,19 +543,19 @@ def _nothing_found(person: str, src_dir: Path, per_source: dict) -> str:
             f"{unreadable}: collect footage where the face is clearly visible (01_collect), then run 02_align again")
 
 
-def _run(todo: dict[str, Path], out: str, settings: Settings, workers: int):
+def _run(todo: dict[str, Path], out: str, config: AlignConfig, workers: int):
     """Results of ``_process_source`` for each source: in this process for one worker, else in spawned ones.
 
     Spawn, not fork: MediaPipe and dlib hold threads and native state that a
     forked child must not inherit.
     """
     if workers == 1:
-        yield from (_process_source(n, str(p), out, settings) for n, p in todo.items())
+        yield from (_process_source(n, str(p), out, config) for n, p in todo.items())
         return
     import multiprocessing as mp
 
     with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-        jobs = [pool.submit(_process_source, n, str(p), out, settings) for n, p in todo.items()]
+        jobs = [pool.submit(_process_source, n, str(p), out, config) for n, p in todo.items()]
         try:
             yield from (job.result() for job in jobs)
         finally:  # on an error or close(): no new source starts; leaving ``with`` waits for the running ones
@@ -442,7 +563,7 @@ def _run(todo: dict[str, Path], out: str, settings: Settings, workers: int):
                 job.cancel()
 
 
-def _summary(rows: list[dict], per_source: dict, settings: Settings, ref_kind: str, share, workers: int) -> dict:
+def _summary(rows: list[dict], per_source: dict, config: AlignConfig, ref_kind: str, share, workers: int) -> dict:
     def counts(rs):
         dropped = {w: sum(r["why"] == w for r in rs) for w in REASONS}
         return {"faces": len(rs), "kept": sum(r["kept"] for r in rs), "dropped": dropped}
@@ -454,14 +575,14 @@ def _summary(rows: list[dict], per_source: dict, settings: Settings, ref_kind: s
         return sum(s.get(key, 0) for s in per_source.values())
 
     return {
-        "face_size": settings.face_size, **counts(rows),
+        "face_size": config.face_size, **counts(rows),
         "frames_read": total("frames_read"), "frames_without_face": total("frames_without_face"),
         "decode_errors": total("decode_errors"),
         "no_face_sources": sorted(n for n, s in per_source.items() if s["faces"] == 0 and "error" not in s),
         "errors": {n: s["error"] for n, s in per_source.items() if "error" in s},
         "identity_reference": ref_kind, "dominant_share": None if share is None else round(share, 3),
         "embedded": sum(r["embedded"] for r in rows), "workers": workers,
-        "settings": asdict(settings), "sources": per_source,
+        "settings": config.settings(), "sources": per_source,
     }
 
 
