@@ -13,8 +13,8 @@ import time
 import pytest
 
 from swaplab import runs
-from swaplab.testing import synthetic_faces
 from swaplab.distribute import tf_config_workers
+from swaplab.testing import synthetic_faces
 from swaplab.train import TrainConfig, train
 from swaplab.train_worker import free_ports, read_config
 

@@ -232,9 +232,7 @@ class SwapModel(keras.Model):
         """
         if side not in self._swap_fns:
             raise ValueError(f"side={side!r}: use 'a' or 'b'")
-        faces = np.asarray(faces)
-        if faces.dtype == np.uint8:
-            faces = faces.astype(np.float32) / 255.0
+        faces = as_unit_float(faces)
         s = self.image_size
         if faces.ndim != 4 or faces.shape[1:] != (s, s, 3):
             raise ValueError(f"faces have shape {faces.shape}: expected (B, {s}, {s}, 3) aligned crops")
@@ -245,6 +243,12 @@ class SwapModel(keras.Model):
     def swap(self, faces, to: str = "b", batch_size: int = 256) -> np.ndarray:
         """The face swap: faces of one person decoded as person ``to`` (same shapes as ``reconstruct``)."""
         return self.reconstruct(faces, to, batch_size)
+
+
+def as_unit_float(faces) -> np.ndarray:
+    """Face crops as float32 in [0, 1]: uint8 in [0, 255] is scaled, floats are taken as they are."""
+    faces = np.asarray(faces)
+    return faces.astype(np.float32) / 255.0 if faces.dtype == np.uint8 else faces.astype(np.float32)
 
 
 def build_swap_model(name: str = "lite", size: int | None = None, dtype=None) -> SwapModel:

@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # without a display matplotlib falls back to Ag
 import numpy as np
 
 from swaplab.files import atomic_path
+from swaplab.models import as_unit_float
 
 
 def preview_grid(model, faces_a, faces_b) -> np.ndarray:
@@ -23,8 +24,7 @@ def preview_grid(model, faces_a, faces_b) -> np.ndarray:
     faces_a, faces_b: (n, S, S, 3) float32 in [0, 1] or uint8 (the same n for both).
     Returns (n*S, 6*S, 3) uint8 RGB.
     """
-    faces_a = _as_float(faces_a)
-    faces_b = _as_float(faces_b)
+    faces_a, faces_b = as_unit_float(faces_a), as_unit_float(faces_b)
     if len(faces_a) != len(faces_b):
         raise ValueError(f"preview_grid: {len(faces_a)} faces of A but {len(faces_b)} of B; pass as many of each")
     cols = [faces_a, model.reconstruct(faces_a, "a"), model.swap(faces_a, to="b"),
@@ -32,11 +32,6 @@ def preview_grid(model, faces_a, faces_b) -> np.ndarray:
     rows = np.concatenate(cols, axis=2)  # (n, S, 6S, 3)
     grid = np.concatenate(list(rows), axis=0)  # (nS, 6S, 3)
     return (np.clip(grid, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
-
-
-def _as_float(faces) -> np.ndarray:
-    faces = np.asarray(faces)
-    return faces.astype(np.float32) / 255.0 if faces.dtype == np.uint8 else faces.astype(np.float32)
 
 
 def loss_figure(history: list[dict]):
