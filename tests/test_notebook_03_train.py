@@ -41,7 +41,7 @@ def test_03_train_init_from_errors_name_it_and_leave_no_run_folder(aligned_proje
     params = dict(PROJECT=project, RUN="nbinit", MODEL="tiny", BATCH_SIZE=4, STEPS=2, DATA_DIR=str(data_dir),
                   WEIGHTS_DIR=str(weights))
     for init_from, model, words in (("missing", "tiny", "INIT_FROM='missing': "),
-                                    ("base", "lite", "INIT_FROM='base' is a 'tiny' model; MODEL='lite' cannot")):
+                                    ("base", "lite", "INIT_FROM='base' is a 'tiny' model at 32 px; MODEL='lite' cannot")):
         with pytest.raises(notebooks.NotebookError, match=words) as err:
             notebooks.run_notebook("03_train", {**params, "INIT_FROM": init_from, "MODEL": model}, tmp_path / init_from)
         assert "failed in cell 4 " in str(err.value), str(err.value)  # the parameters check, before any face is read

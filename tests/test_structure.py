@@ -1,6 +1,6 @@
 """The house rules of lib/swaplab and the notebooks, checked on the source (issue 13):
 
-- the stages (collect, faceset, train, swap, evaluate) sit side by side: none imports another,
+- the stages (collect, faceset, train, swap, evaluate, tracking) sit side by side: none imports another,
   except to read a face set through ``faceset``;
 - no function is over 60 lines;
 - each notebook checks its parameters in one call, ``<Config>.from_parameters(globals()).validate()``,
@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "lib" / "swaplab"
-STAGES = {"collect", "faceset", "train", "swap", "evaluate"}
+STAGES = {"collect", "faceset", "train", "swap", "evaluate", "tracking"}  # 01..06
 MAX_LINES = 60
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CONFIG_CALL = re.compile(r"\b(\w+)\.(\w+)\.from_parameters\(globals\(\)\)\.validate\(\)")

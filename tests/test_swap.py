@@ -152,7 +152,7 @@ def test_a_run_of_another_project_is_refused(model, tmp_path):
     assert runs.load(model) is model  # a model object passes through
 
 
-def test_resolve_media_and_default_output(clip, tmp_path):
+def test_resolve_media_and_output_names(clip, tmp_path):
     assert assets.resolve_media(str(clip), tmp_path, "demo") == clip
     got = assets.resolve_media(CLIP, tmp_path, "demo")
     assert got.exists() and got.name == "bbaf2n.mpg"

@@ -2,7 +2,7 @@
 
 import json
 
-from swaplab import files, tracking, train
+from swaplab import files, runs, tracking, train
 from swaplab.testing import synthetic_faces
 
 
@@ -17,14 +17,14 @@ def _tiny(tmp_path, run: str, steps: int) -> train.TrainConfig:
 def test_a_run_writes_tensorboard_logs_and_fills_the_table(tmp_path):
     config = _tiny(tmp_path, "r1", 4)
     _tiny(tmp_path, "r2", 2)
-    scalars = tracking.read_scalars(config.run_dir / tracking.LOG_DIR)
+    scalars = tracking.read_scalars(config.run_dir / runs.TENSORBOARD)
     assert [s for s, _ in scalars["loss/a"]] == [2, 4] and len(scalars["loss/b"]) == 2
     assert scalars["learning_rate"][-1][1] > 0 and scalars["faces_per_s"][-1][1] > 0
     history = files.read_json(config.run_dir / "history.json")
     assert abs(scalars["loss/a"][-1][1] - history[-1]["loss_a"]) < 1e-6
     import tensorflow as tf
 
-    images = [v for f in (config.run_dir / tracking.LOG_DIR).glob("events.*")
+    images = [v for f in (config.run_dir / runs.TENSORBOARD).glob("events.*")
               for e in tf.compat.v1.train.summary_iterator(str(f)) for v in e.summary.value if v.tag.startswith("preview")]
     assert len(images) >= 2  # steps 2 and 4 (and the end)
 

@@ -8,7 +8,7 @@ A run lives in ``weights/<project>/<run>/`` (``paths.run_dir``):
     history.json           [{"step", "loss_a", "loss_b", "time_s", "lr"}, ...] every LOG_EVERY steps
     train_report.json      speed, final losses, warm-start savings
     previews/ loss.png     what ``viz.LivePlot`` draws
-    tensorboard/           what ``tracking.TensorBoardLog`` logs
+    tensorboard/           what ``viz.TensorBoardLog`` logs
 
 ``train`` writes a run through ``start`` and ``save``; every other stage reads one
 through ``read_config`` and ``load``. Only ``load`` and ``load_weights`` import
@@ -25,6 +25,7 @@ CHECKPOINT = "checkpoint.weights.h5"
 CONFIG = "config.json"
 HISTORY = "history.json"
 REPORT = "train_report.json"
+TENSORBOARD = "tensorboard"  # the TensorBoard log (viz.TensorBoardLog), beside the checkpoint
 
 
 def has_checkpoint(run_dir: str | Path) -> bool:

@@ -1,9 +1,8 @@
-"""Experiment tracking: TensorBoard logs of every run, and the table of runs that 06_compare shows.
+"""Comparing runs (06_compare): the table of runs, their loss curves and their latest previews.
 
-``TensorBoardLog`` is the Keras callback 03_train adds to every run: it writes
-``weights/<project>/<run>/tensorboard/`` (losses, learning rate and faces/s every
-LOG_EVERY steps; the A/B preview grid every PREVIEW_EVERY steps), so
-``%tensorboard --logdir weights/<project>`` overlays every run of a project.
+Every run logs to ``weights/<project>/<run>/tensorboard/`` while it trains
+(``viz.TensorBoardLog``), so ``%tensorboard --logdir weights/<project>`` overlays every
+run of a project; ``read_scalars`` reads those logs back.
 
 ``runs_table`` reads what runs leave on disk (config.json, history.json,
 train_report.json, the metrics of 05_evaluate) into one row per run;
@@ -12,67 +11,14 @@ train_report.json, the metrics of 05_evaluate) into one row per run;
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import keras
-import numpy as np
 
 from swaplab import paths, runs
 from swaplab.files import read_json
 from swaplab.params import Parameters
 
-LOG_DIR = "tensorboard"  # beside the checkpoint, in the run folder
 METRIC_COLUMNS = ("detail_ratio", "identity_retrieval", "pose_error_deg", "expression_error", "jitter_ratio")
-
-
-class TensorBoardLog(keras.callbacks.Callback):
-    """Scalars every LOG_EVERY steps, and every preview grid ``viz.LivePlot`` draws, into ``run_dir/tensorboard``.
-
-    ``history``: the training loop's list of records ({"step", "loss_a", "loss_b", "lr", ...});
-    ``step_fn``: the global step. Give ``image`` to the LivePlot as a listener
-    (``LivePlot(..., on_draw=[board.image])``) and put the LivePlot before this callback,
-    so the last grid is logged before the log is flushed.
-    """
-
-    def __init__(self, run_dir, history: list[dict], step_fn, batch_size: int):
-        super().__init__()
-        self.log_dir = Path(run_dir) / LOG_DIR
-        self.history, self.step_fn, self.batch_size = history, step_fn, batch_size
-        self.writer = None
-
-    def on_train_begin(self, logs=None):
-        import tensorflow as tf
-
-        self.writer = tf.summary.create_file_writer(str(self.log_dir))
-        self._last = (self.step_fn(), time.perf_counter())
-
-    def on_epoch_end(self, epoch, logs=None):
-        import tensorflow as tf
-
-        if not self.history:
-            return
-        h, now = self.history[-1], time.perf_counter()
-        step0, t0 = self._last
-        self._last = (h["step"], now)
-        with self.writer.as_default(step=h["step"]):
-            for name in ("loss_a", "loss_b"):
-                tf.summary.scalar(f"loss/{name[-1]}", h[name])
-            if "lr" in h:
-                tf.summary.scalar("learning_rate", h["lr"])
-            if now > t0 and h["step"] > step0:
-                tf.summary.scalar("faces_per_s", 2 * self.batch_size * (h["step"] - step0) / (now - t0))
-
-    def on_train_end(self, logs=None):
-        self.writer.flush()
-
-    def image(self, step: int, grid: np.ndarray) -> None:
-        """Log a preview grid ((n*S, 6*S, 3) uint8) at ``step``."""
-        import tensorflow as tf
-
-        with self.writer.as_default(step=step):
-            tf.summary.image("preview A A>A A>B | B B>B B>A", grid[None], max_outputs=1)
 
 
 def read_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
@@ -200,7 +146,7 @@ def preview_row(weights_dir, project: str, names: list[str]):
     fig, axes = plt.subplots(1, max(len(names), 1), figsize=(5 * max(len(names), 1), 4), squeeze=False)
     for ax, run in zip(axes[0], names):
         png = latest_preview(paths.run_dir(weights_dir, project, run))
-        ax.imshow(plt.imread(png) if png else np.ones((8, 8, 3)))
+        ax.imshow(plt.imread(png) if png else [[(1.0, 1.0, 1.0)]])
         ax.set_title(run if png else f"{run} (no preview yet)")
         ax.axis("off")
     fig.tight_layout()

@@ -16,7 +16,7 @@ Read this file top to bottom; it is the whole training loop, in the spirit of na
                        ``_RunCallback`` stops at STEPS or TIME_BUDGET_MIN, logs the history,
                        prints progress and checkpoints (``runs.save``, atomic) every SAVE_EVERY
                        steps; ``viz.LivePlot`` draws previews and the loss every PREVIEW_EVERY
-                       steps; ``tracking.TensorBoardLog`` logs the same for TensorBoard
+                       steps; ``viz.TensorBoardLog`` logs the same for TensorBoard
 
 A run lives in ``weights/<project>/<run>/`` (``swaplab.runs`` has the layout). Running
 ``train`` again on the same run resumes: the optimizer (with its step count) comes back
@@ -362,8 +362,7 @@ def _build_model(config: TrainConfig, strategy, resume: bool):
 def _plots(config: TrainConfig, data, history: list[dict], out_dir: Path, run_cb: "_RunCallback") -> list:
     """The preview and loss plots (``viz.LivePlot``) and the TensorBoard log, on a fixed set of faces
     evenly spread over each set, so previews are comparable over time."""
-    from swaplab.tracking import TensorBoardLog
-    from swaplab.viz import LivePlot
+    from swaplab.viz import LivePlot, TensorBoardLog
 
     picks = [np.linspace(0, len(images) - 1, min(4, len(images))).astype(int) for images, _ in data]
     board = TensorBoardLog(out_dir, history, run_cb.step, config.batch_size)

@@ -1,19 +1,24 @@
-"""Watching a model learn: loss plots and A/B preview grids, live in Jupyter, PNGs headless.
+"""Watching a model learn: loss plots and A/B preview grids, live in Jupyter, PNGs headless, and TensorBoard.
 
-``preview_grid`` and ``plot_losses`` are plain functions other notebooks reuse;
-``LivePlot`` is the Keras callback 03_train uses. In Jupyter it redraws one output in
-place (``IPython.display`` with a ``display_id``, imported only when asked for); both
-modes write ``previews/step_XXXXXX.png`` and ``loss.png`` into the run folder.
+``preview_grid`` and ``plot_losses`` are plain functions other notebooks reuse.
+The two Keras callbacks 03_train adds to every run are here, side by side:
+``LivePlot`` redraws one output in place in Jupyter (``IPython.display`` with a
+``display_id``, imported only when asked for) and writes ``previews/step_XXXXXX.png``
+and ``loss.png`` into the run folder; ``TensorBoardLog`` writes the losses, learning
+rate and faces/s every LOG_EVERY steps and every grid LivePlot draws into the run's
+``tensorboard/``, so ``%tensorboard --logdir weights/<project>`` overlays every run.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import keras
 import matplotlib.pyplot as plt  # without a display matplotlib falls back to Agg by itself
 import numpy as np
 
+from swaplab import runs
 from swaplab.files import atomic_path
 from swaplab.models import as_unit_float
 
@@ -122,3 +127,51 @@ class LivePlot(keras.callbacks.Callback):
         else:
             self._handle.update(fig)
         plt.close(fig)
+
+
+class TensorBoardLog(keras.callbacks.Callback):
+    """Scalars every LOG_EVERY steps, and every preview grid ``viz.LivePlot`` draws, into ``run_dir/tensorboard``.
+
+    ``history``: the training loop's list of records ({"step", "loss_a", "loss_b", "lr", ...});
+    ``step_fn``: the global step. Give ``image`` to the LivePlot as a listener
+    (``LivePlot(..., on_draw=[board.image])``) and put the LivePlot before this callback,
+    so the last grid is logged before the log is flushed.
+    """
+
+    def __init__(self, run_dir, history: list[dict], step_fn, batch_size: int):
+        super().__init__()
+        self.log_dir = Path(run_dir) / runs.TENSORBOARD
+        self.history, self.step_fn, self.batch_size = history, step_fn, batch_size
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        import tensorflow as tf
+
+        self.writer = tf.summary.create_file_writer(str(self.log_dir))
+        self._last = (self.step_fn(), time.perf_counter())
+
+    def on_epoch_end(self, epoch, logs=None):
+        import tensorflow as tf
+
+        if not self.history:
+            return
+        h, now = self.history[-1], time.perf_counter()
+        step0, t0 = self._last
+        self._last = (h["step"], now)
+        with self.writer.as_default(step=h["step"]):
+            for name in ("loss_a", "loss_b"):
+                tf.summary.scalar(f"loss/{name[-1]}", h[name])
+            if "lr" in h:
+                tf.summary.scalar("learning_rate", h["lr"])
+            if now > t0 and h["step"] > step0:
+                tf.summary.scalar("faces_per_s", 2 * self.batch_size * (h["step"] - step0) / (now - t0))
+
+    def on_train_end(self, logs=None):
+        self.writer.flush()
+
+    def image(self, step: int, grid: np.ndarray) -> None:
+        """Log a preview grid ((n*S, 6*S, 3) uint8) at ``step``."""
+        import tensorflow as tf
+
+        with self.writer.as_default(step=step):
+            tf.summary.image("preview A A>A A>B | B B>B B>A", grid[None], max_outputs=1)
