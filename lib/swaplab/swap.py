@@ -42,7 +42,7 @@ from typing import Callable, Mapping
 import cv2
 import numpy as np
 
-from . import SYNTHETIC_TAG, align, assets, blend, files, masks, paths, runs, targets, video
+from . import SYNTHETIC_TAG, align, assets, blend, files, masks, paths, photos, runs, targets, video
 from .cuts import CutDetector
 from .params import Parameters
 from .paths import DIRECTIONS
@@ -207,7 +207,7 @@ class SwapJob(Parameters):
         self.output_path = paths.output_file(self.data_dir, self.project, self.input_path, direction) if default \
             else Path(self.output)
         self.output_dir = self.output_path.parent if default else self.output_path  # a batch writes each output here
-        ending = {".png", ".jpg", ".jpeg"} if self.info.codec == "image" else {".mp4"}
+        ending = set(photos.PHOTO_EXTS) if self.info.codec == "image" else {".mp4"}
         if not self.batch and self.output_path.suffix.lower() not in ending:
             self.bad("output", f"must end in {' or '.join(sorted(ending))} for {self.input_path.name}")
 
@@ -501,8 +501,6 @@ def _finish_report(report: ConvertReport, pipe: FramePipeline, input_path, o: Sw
 def convert_photo(input_path: str | Path, model, output: str | Path, options: SwapOptions | None = None,
                   project: str | None = None, reference: np.ndarray | None = None, source=None) -> ConvertReport:
     """Swap the faces of one image and write an image (.png/.jpg): labelled, and tagged synthetic in its metadata."""
-    from . import photos
-
     o = (options or SwapOptions()).validate()
     output = Path(output)
     photos.check_output(output)
