@@ -56,7 +56,7 @@ def test_from_parameters_maps_names_and_ignores_the_rest():
     ({"data_dir": None}, r"^DATA_DIR=None: give the folder where projects live"),
     ({"swapped": 3}, r"^SWAPPED=3: give the swapped video's path"),
     ({"distractors": "faces"}, r"^DISTRACTORS='faces': give a list of faces/ folders"),
-    ({"interactive": "no"}, r"^INTERACTIVE='no': use True or False"),
+    ({"interactive": "no"}, r"^INTERACTIVE='no': must be True or False"),
 ])
 def test_bad_values_name_the_parameter_before_any_file_is_read(tmp_path, changes, match):
     """The values fail first, in a second: the input and the project need not exist yet."""

@@ -68,7 +68,7 @@ def test_a_batch_keeps_its_inputs_and_writes_into_output(root, clip, tmp_path):
     ({"RUN": "a/b"}, ValueError, r"RUN='a/b' is not a valid name"),
     ({"RUN": "missing"}, FileNotFoundError, r"missing holds no trained run: run 03_train with PROJECT='job', RUN='missing'"),
     ({"PREVIEW_EVERY": 0}, ValueError, r"PREVIEW_EVERY=0: "),
-    ({"INTERACTIVE": "yes"}, ValueError, r"INTERACTIVE='yes': use True"),
+    ({"INTERACTIVE": "yes"}, ValueError, r"INTERACTIVE='yes': must be True or False"),
     ({"INPUT": ""}, ValueError, r"INPUT='': give a video"),
     ({"INPUT": "nothing"}, FileNotFoundError, r"INPUT='nothing' is neither a file"),
     ({"DIRECTION": "a2c"}, ValueError, r"DIRECTION='a2c': use one of"),

@@ -122,16 +122,11 @@ class CollectConfig(Parameters):
             self.bad("sources", "list at least one URL, file, folder or sample key (or set INTERACTIVE=True to record)")
         if not isinstance(self.time_ranges, (list, tuple)) or not all(isinstance(r, str) for r in self.time_ranges):
             self.bad("time_ranges", 'must be a list of strings, "MM:SS-MM:SS" or "" (all of it) per source')
-        for flag in ("link", "interactive"):
-            if not isinstance(getattr(self, flag), bool):
-                self.bad(flag, "must be True or False")
+        self.check_flags("link", "interactive")
         if not isinstance(self.consent_note, str):
             self.bad("consent_note", "must be a string: who is in the footage, that they agreed, and its licence")
-        seconds = self.webcam_seconds
-        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 1 <= seconds <= 60:
-            self.bad("webcam_seconds", "must be between 1 and 60 (seconds of one webcam recording)")
-        if not isinstance(self.data_dir, (str, Path)) or not str(self.data_dir):
-            self.bad("data_dir", "must be the folder where projects live, e.g. '../data'")
+        self.check_number("webcam_seconds", 1, 60, "seconds of one webcam recording")
+        self.check_folders(data_dir="the folder where projects live, e.g. '../data'")
         self.specs = resolve(self.sources, self.time_ranges, data_dir=self.data_dir)
         self.sources_dir = paths.sources_dir(self.data_dir, self.project, self.person)
         self.report_json = paths.reports_dir(self.data_dir, self.project) / f"01_collect_{self.person}.json"

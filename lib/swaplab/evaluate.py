@@ -239,16 +239,13 @@ class EvalConfig(Parameters):
         paths.check_direction(self.direction)
         self.check_whole("holdout_faces", 0, why="0 skips reconstruction")
         self.check_whole("identity_frames", 1)
-        for name, what in (("input", "the video that was swapped: a file, a sample key or a source's name"),
-                           ("data_dir", "the folder where projects live"), ("weights_dir", "the folder where runs live")):
-            if not isinstance(getattr(self, name), (str, Path)) or not str(getattr(self, name)):
-                self.bad(name, f"give {what}")
+        self.check_folders(input="the video that was swapped: a file, a sample key or a source's name",
+                           data_dir="the folder where projects live", weights_dir="the folder where runs live")
         if not isinstance(self.swapped, (str, Path)):
             self.bad("swapped", "give the swapped video's path, or \"\" for what 04_swap wrote for INPUT")
         if not isinstance(self.distractors, (list, tuple)) or not all(isinstance(d, (str, Path)) for d in self.distractors):
             self.bad("distractors", "give a list of faces/ folders made by 02_align, or []")
-        if not isinstance(self.interactive, bool):
-            self.bad("interactive", "use True or False")
+        self.check_flags("interactive")
         people = {"a": self.person_a, "b": self.person_b}
         self.source, self.target = people[self.direction[0]], people[self.direction[-1]]
 

@@ -120,10 +120,8 @@ class AlignConfig(Parameters):
         self._check_numbers()
         if self.grid_mask not in ("", *masks.MASKS):
             self.bad("grid_mask", f"choose one of {masks.MASKS}, or '' for none")
-        if not isinstance(self.interactive, bool):
-            self.bad("interactive", "must be True or False")
-        if not isinstance(self.data_dir, (str, Path)) or not str(self.data_dir):
-            self.bad("data_dir", "must be the folder where data/<PROJECT>/ lives, e.g. '../data'")
+        self.check_flags("interactive")
+        self.check_folders(data_dir="the folder where data/<PROJECT>/ lives, e.g. '../data'")
         if not isinstance(self.reference, (str, Path)) or self.reference and not Path(self.reference).is_file():
             raise FileNotFoundError(f"REFERENCE={str(self.reference)!r} is not a file: give a photo of the person, "
                                     "or '' for none")
@@ -142,11 +140,8 @@ class AlignConfig(Parameters):
                   "blur_min": (0, "0 keeps blurry faces"), "dedupe": (0, "0 keeps near-duplicates"),
                   "identity_max": (0, "0 means no identity filter")}
         for name, (floor, why) in floors.items():
-            value = getattr(self, name)
-            if name == "sample_fps" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= floor:
-                self.bad(name, f"must be a number >= {floor} ({why})")
+            if not (name == "sample_fps" and self.sample_fps is None):
+                self.check_number(name, floor, why=why)
         self.check_whole("identity_every", 0, why="0 embeds nothing: no identity filter")
         if self.workers is not None:
             self.check_whole("workers", 0, why="0 means one per source, up to the CPU count")

@@ -37,7 +37,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -90,8 +90,7 @@ class SwapOptions(Parameters):
             self.bad("duration", "must be > 0 seconds, or None for the rest of the input")
         if self.output_width is not None and not 16 <= self.output_width <= 7680:
             self.bad("output_width", "use a width in pixels between 16 and 7680, or None for the input's width")
-        if not isinstance(self.side_by_side, bool):
-            self.bad("side_by_side", "use True (original | swapped) or False (the swapped picture only)")
+        self.check_flags("side_by_side")
         if self.color not in blend.COLOR_MODES:
             self.bad("color", f"choose one of {blend.COLOR_MODES}")
         if self.blend not in blend.BLEND_MODES:
@@ -154,21 +153,11 @@ class SwapJob(Parameters):
     output_dir: Path | None = field(init=False, default=None)  # where a batch writes its outputs
     reports: Path | None = field(init=False, default=None)  # data/<project>/reports/
 
-    @classmethod
-    def from_parameters(cls, params: Mapping) -> "SwapJob":
-        """The job from a notebook's parameters, and its ``options`` from the same ones (DIRECTION -> direction, ...)."""
-        own = {k: v for k, v in params.items() if k != "OPTIONS"}  # a notebook's OPTIONS is a previous run's, not a parameter
-        job = super().from_parameters(own)
-        job.options = SwapOptions.from_parameters(params)
-        return job
-
     def validate(self) -> "SwapJob":
         """Check the project, the run, the input(s), the options, the source face set and the output; returns ``self``."""
         self.check_names("project")
-        if isinstance(self.preview_every, bool) or not isinstance(self.preview_every, (int, float)) or self.preview_every <= 0:
-            self.bad("preview_every", "give the seconds between live previews, a number > 0")
-        if not isinstance(self.interactive, bool):
-            self.bad("interactive", "use True (scrubber and live previews) or False (headless)")
+        self.check_number("preview_every", 0, why="seconds between live previews", above=True)
+        self.check_flags("interactive")
         self.run_dir = paths.run_dir(self.weights_dir, self.project, self.run)
         if not runs.is_trained(self.run_dir):
             raise FileNotFoundError(f"{self.run_dir} holds no trained run: run 03_train with PROJECT={self.project!r}, "
