@@ -723,3 +723,18 @@ def held_back_faces(video_path: str | Path, faces_dir: str | Path, size: int, ma
         why = f"{video_path.name} is one of {fs.person}'s training sources, so its faces are not held back"
         return np.zeros((0, size, size, 3), np.uint8), np.zeros((0, size, size), np.uint8), why
     return (*aligned_video_faces(video_path, size, max_faces, start, duration), None)
+
+
+def held_back_reconstruction(config: EvalConfig, model) -> dict[str, dict]:
+    """{decoder side: ``reconstruction_metrics``} of 05_evaluate: INPUT is the source person's held-back
+    footage (unless their face set was made from it), scored through their own decoder; the target
+    person has no held-back video here, so theirs is None with the reason."""
+    sides = {config.person_a: "a", config.person_b: "b"}
+    source, target = sides[config.source], sides[config.target]
+    held, masks, why = held_back_faces(config.input_path, config.faces[config.source], model.image_size,
+                                       config.holdout_faces, config.swap["start"], config.swap["duration"])
+    scores = {source: reconstruction_metrics(model, held, source, masks, reason=why)}
+    if target != source:
+        scores[target] = reconstruction_metrics(model, held[:0], target, reason=f"no held-back video of {config.target} "
+                                                                                 f"(INPUT shows {config.source})")
+    return scores
