@@ -115,19 +115,13 @@ def format_table(rows: list[dict]) -> str:
 
 def loss_curves(weights_dir, project: str, names: list[str]):
     """One figure: the mean of loss A and B against step for each run, log scale."""
-    import matplotlib.pyplot as plt
+    from swaplab.viz import curves_figure
 
-    fig, ax = plt.subplots(figsize=(7, 3.5), dpi=100)
+    curves = []
     for run in names:
         history = runs.read_history(paths.run_dir(weights_dir, project, run))
-        ax.plot([h["step"] for h in history], [(h["loss_a"] + h["loss_b"]) / 2 for h in history], label=run)
-    ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("mean loss of A and B")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return fig
+        curves.append((run, [h["step"] for h in history], [(h["loss_a"] + h["loss_b"]) / 2 for h in history]))
+    return curves_figure(curves, "mean loss of A and B")
 
 
 def latest_preview(run_dir) -> Path | None:

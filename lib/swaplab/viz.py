@@ -41,14 +41,20 @@ def preview_grid(model, faces_a, faces_b) -> np.ndarray:
 
 def loss_figure(history: list[dict]):
     """Figure of loss_a and loss_b against step, log scale. history: [{"step", "loss_a", "loss_b"}, ...]."""
-    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=100)
     steps = [h["step"] for h in history]
-    for side, colour in (("a", "tab:blue"), ("b", "tab:orange")):
-        ax.plot(steps, [h[f"loss_{side}"] for h in history], color=colour, label=f"loss {side.upper()}")
-    if history:
+    return curves_figure([(f"loss {side.upper()}", steps, [h[f"loss_{side}"] for h in history]) for side in "ab"],
+                         "masked MAE + DSSIM", figsize=(6, 3.2))
+
+
+def curves_figure(curves, ylabel: str, figsize=(7, 3.5)):
+    """One figure of (label, steps, values) curves against step, log scale, with a legend."""
+    fig, ax = plt.subplots(figsize=figsize, dpi=100)
+    for label, steps, values in curves:
+        ax.plot(steps, values, label=label)
+    if any(len(steps) for _, steps, _ in curves):
         ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("masked MAE + DSSIM")
+    ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
