@@ -272,6 +272,8 @@ def test_detail_ratio_sees_blur_that_identity_and_pose_do_not(tmp_path, clip, ga
     r_soft = evaluate.evaluate_swap(clip, soft, galleries["s2"], galleries["s1"], **kw)["summary"]
     assert r_copy["detail_ratio"] > 0.8 and r_copy["face_ssim"] > 0.95
     assert r_soft["detail_ratio"] < 0.4 and r_soft["face_ssim"] < r_copy["face_ssim"]
+    # placed like: a sigma-0.5 blur (what the H.264 re-encode costs), and that plus sigma 1.5
+    assert r_copy["detail_blur_sigma"] < 0.8 and 1.3 < r_soft["detail_blur_sigma"] < 2.0
     assert r_soft["identity_retrieval"] == 1.0 and r_soft["pose_error_deg"] < 1.5  # blind to the blur
     assert evaluate.targets_met(r_soft)["detail_ratio"] is False
 
@@ -306,6 +308,44 @@ def test_inner_face_detail_is_size_independent(clip):
     box2 = evaluate.inner_face_box(face.landmarks * 2, up.shape)
     assert evaluate.inner_face_detail(up, box2) == pytest.approx(big, rel=0.35)
     assert evaluate.inner_face_detail(cv2.GaussianBlur(frame, (0, 0), 1.5), box) < 0.4 * big
+
+
+def test_detail_structure_sees_blur_but_not_contrast_or_grain(clip):
+    """Known cases for the structure measure, on a real frame: the input itself scores 1 and blurs score
+    lower the stronger they are; a 1.8x contrast stretch raises the detail ratio of a sigma-2 blur near threefold, an
+    even grid of grain (what a stretched 64 px face carries) past a sigma-1 blur's, and its structure not at all."""
+    import cv2
+
+    from swaplab.landmarks import Landmarker
+
+    frame = next(iter(video.FrameReader(clip, duration=0.1))).image
+    with Landmarker("image", num_faces=1) as lm:
+        box = evaluate.inner_face_box(lm.detect(frame)[0].landmarks, frame.shape)
+    same, ladder = evaluate.detail_structure(frame, frame, box, evaluate.BLUR_LADDER)
+    assert same == pytest.approx(1.0)
+    assert all(a > b for a, b in zip([same, *ladder], ladder)) and ladder[0] > 0.9 and ladder[-1] < 0.6, ladder
+
+    def blur(sigma):
+        return cv2.GaussianBlur(frame, (0, 0), sigma)
+
+    def scores(image):
+        return (evaluate.inner_face_detail(image, box) / evaluate.inner_face_detail(frame, box),
+                evaluate.detail_structure(image, frame, box)[0])
+
+    soft = blur(2.0).astype(np.float32)
+    stretched = np.clip((soft - soft.mean()) * 1.8 + soft.mean(), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[:frame.shape[0], :frame.shape[1]]
+    grid = 6.0 * (np.cos(2 * np.pi * xx / 5.4) + np.cos(2 * np.pi * yy / 5.4))  # the pixel pitch of 64 px stretched 2.7x
+    grainy = np.clip(soft + grid[..., None], 0, 255).astype(np.uint8)
+    ratio_2, structure_2 = scores(blur(2.0))
+    ratio_1, structure_1 = scores(blur(1.0))
+    ratio, structure = scores(stretched)
+    assert ratio > 2.5 * ratio_2 and structure == pytest.approx(structure_2, abs=0.01)  # energy grows with contrast squared
+    ratio, structure = scores(grainy)
+    assert ratio > ratio_1 > ratio_2  # the energy ratio ranks the grainy blur above a sigma-1 blur ...
+    assert structure < structure_2 + 0.03 < structure_1  # ... the structure where it belongs
+    assert evaluate.blur_equivalent(structure_2, ladder) == pytest.approx(2.0, abs=0.05)
+    assert evaluate.blur_equivalent(same, ladder) == 0.0 and evaluate.blur_equivalent(-1.0, ladder) == 4.0
 
 
 def test_face_strip_shows_faces_at_frame_resolution(clip):

@@ -16,6 +16,17 @@ per-frame accumulator (``_Frames``) and summarises its lists (``_summarise``):
   frame over the input's (``inner_face_detail``). 1 = as much fine detail as
   the input; a re-encoded copy keeps ~0.95, a Gaussian blur of sigma 1.5 ~0.25.
   This is the number that sees a soft swap, which identity and pose do not.
+  For a swap to another person it is an upper bound: another face's darker
+  features and the stretched model's grain carry Laplacian energy that is not
+  detail (docs/ablation.md, "blind spot").
+- detail structure: where the fine detail is, not how much (``detail_structure``):
+  the correlation of the swapped and input inner faces' detail maps at the
+  frame's resolution. Neither contrast nor evenly spread grain can raise it.
+  It is calibrated on the footage itself: the input blurred with each sigma of
+  ``BLUR_LADDER`` is scored the same way, and ``detail_blur_sigma`` is the blur
+  whose score the swap's matches (0 = as sharp as the input). For a swap to
+  another person it is a lower bound (the other face's features sit elsewhere),
+  so with the detail ratio it brackets how sharp the swap is.
 - face SSIM: SSIM between input and swapped frame over the face box at the
   frame's own resolution. For a self-swap (``a2a``/``b2b``: A through A's own
   decoder, pasted back) it is the ceiling of any swap the model makes; for a
@@ -66,6 +77,8 @@ HIGHER_IS_BETTER = {"identity_retrieval", "detail_ratio"}
 NOSE = [1, 2, 4, 5, 6, 45, 48, 64, 98, 129, 168, 195, 197, 275, 278, 294, 327, 358]
 INNER_FACE = np.array(align.LEFT_EYE + align.RIGHT_EYE + align.LEFT_BROW + align.RIGHT_BROW + align.LIPS + NOSE)
 DETAIL_SIZE = 96  # px: the inner-face box is resized to this before the Laplacian, so faces of any size compare
+DETAIL_SIGMA = 1.0  # px at the frame's resolution: the detail map is the local energy of the image minus this blur
+BLUR_LADDER = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # px: blurs of the input that calibrate the detail structure
 SPREAD_QUANTILE = 0.9  # a swapped face "within the target's spread" is as close to B's centroid as 90 % of B's own faces
 # dlib's ResNet (no BLAS in the dlib-bin wheel) takes 0.1-0.3 s a face on a 2-core CPU, so embed samples:
 GALLERY_MIN = 10  # a face set with fewer faces already embedded by 02_align (~1 in 10) gets more embedded here
@@ -336,6 +349,48 @@ def inner_face_detail(image: np.ndarray, box: tuple[int, int, int, int], size: i
     return float(cv2.Laplacian(grey.astype(np.float32), cv2.CV_32F, ksize=1).var())
 
 
+def detail_map(grey: np.ndarray) -> np.ndarray:
+    """Where the fine detail of a grey (H, W) float32 image is: the root of the local (sigma 2) energy of
+    the image minus its ``DETAIL_SIGMA`` blur."""
+    import cv2
+
+    fine = grey - cv2.GaussianBlur(grey, (0, 0), DETAIL_SIGMA)
+    return np.sqrt(cv2.GaussianBlur(fine * fine, (0, 0), 2.0))
+
+
+def detail_structure(image: np.ndarray, reference: np.ndarray, box: tuple[int, int, int, int],
+                     ladder=()) -> tuple[float | None, list]:
+    """(correlation of the detail maps of two (H, W, 3) uint8 frames inside ``box``, at the frames' resolution,
+    [the same for ``reference`` blurred with each sigma of ``ladder``]): 1 = the fine detail sits where the
+    reference's does; None for a box without texture."""
+    import cv2
+
+    def grey(im, sigma=0.0):
+        pad = int(np.ceil(4 * sigma))  # blur a margin around the box only, not the whole frame
+        x0, y0, x1, y1 = box
+        h, w = im.shape[:2]
+        cx0, cy0, cx1, cy1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
+        g = cv2.cvtColor(np.ascontiguousarray(im[cy0:cy1, cx0:cx1]), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        if sigma:
+            g = cv2.GaussianBlur(g, (0, 0), sigma)
+        return detail_map(g[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0]).ravel()
+
+    ref = grey(reference)
+
+    def corr(m):
+        return float(np.corrcoef(m, ref)[0, 1]) if m.std() > 1e-6 and ref.std() > 1e-6 else None
+
+    return corr(grey(image)), [corr(grey(reference, s)) for s in ladder]
+
+
+def blur_equivalent(score: float, ladder_scores: list[float], ladder=BLUR_LADDER) -> float:
+    """The sigma (px) of the blur of the input whose detail structure is ``score``: 1.0 scores 0 (the input
+    itself), and between the ladder's rungs it is interpolated; beyond its last rung it is that rung's sigma."""
+    scores = np.minimum.accumulate([1.0, *ladder_scores])  # a blur never gains structure
+    sigmas = [0.0, *ladder]
+    return float(np.interp(score, scores[::-1], sigmas[::-1]))
+
+
 def face_box_ssim(a: np.ndarray, b: np.ndarray, landmarks: np.ndarray) -> float:
     """SSIM of two (H, W, 3) uint8 frames over the box of the face landmarks, at the frames' resolution."""
     from skimage.metrics import structural_similarity
@@ -354,7 +409,7 @@ class _Frames:
     KEYS = ("index", "time", "input_face", "swapped_face", "dist_target", "dist_source", "nearest", "input_dist_target",
             "input_dist_source", "input_nearest", "yaw_error", "pitch_error", "roll_error", "pose_error",
             "expression_error", "change_input", "change_swapped", "detail_input", "detail_swapped", "detail_ratio",
-            "face_ssim")
+            "detail_structure", "blur_structure", "face_ssim")
 
     def __init__(self, galleries: dict[str, dict], target: str, source: str, embedder):
         self.pf: dict[str, list] = {k: [] for k in self.KEYS}
@@ -405,12 +460,15 @@ class _Frames:
         """Detail, face SSIM and frame-to-frame change, all in the INPUT face's regions (the swap is pasted there)."""
         pf = self.pf
         box = None if face_in is None else inner_face_box(face_in.landmarks, img_in.shape)
-        d_in = d_sw = None
+        d_in = d_sw = structure = ladder = None
         if box is not None:
             d_in, d_sw = inner_face_detail(img_in, box), inner_face_detail(img_sw, box)
+            structure, ladder = detail_structure(img_sw, img_in, box, BLUR_LADDER)
         pf["detail_input"].append(d_in)
         pf["detail_swapped"].append(d_sw)
         pf["detail_ratio"].append(_ratio(d_sw, d_in))
+        pf["detail_structure"].append(structure)
+        pf["blur_structure"].append(ladder)
         ssim = None if face_in is None else face_box_ssim(img_in, img_sw, face_in.landmarks)
         pf["face_ssim"].append(None if ssim is None or np.isnan(ssim) else ssim)
         grey = (img_in.mean(-1, dtype=np.float32), img_sw.mean(-1, dtype=np.float32))  # (H, W) in [0, 255]
@@ -564,6 +622,10 @@ def _summarise(pf: dict[str, list], key_errors: dict[str, list], galleries: dict
     ratios = [r for r in pf["detail_ratio"] if r is not None]
     s["detail_ratio"] = float(np.median(ratios)) if ratios else None  # median: a frame without texture does not swing it
     s["detail_frames"] = len(ratios)
+    pairs = [(r, b) for r, b in zip(pf["detail_structure"], pf["blur_structure"]) if r is not None and None not in b]
+    s["detail_structure"] = float(np.median([r for r, _ in pairs])) if pairs else None
+    s["detail_structure_blurs"] = {f"{sig:g}": float(v) for sig, v in zip(BLUR_LADDER, np.median([b for _, b in pairs], 0))} if pairs else None
+    s["detail_blur_sigma"] = blur_equivalent(s["detail_structure"], list(s["detail_structure_blurs"].values())) if pairs else None
     s["face_ssim"] = _mean(pf["face_ssim"])
     if not ratios:
         reasons["detail"] = "no input frame had a face to measure detail in"
@@ -598,6 +660,8 @@ def summary_table(summary: dict, reconstruction: dict | None = None) -> str:
         ("faces found", fmt(summary["faces_found"], ".0%"), "", ""),
         ("inner-face detail swapped / input", fmt(summary.get("detail_ratio"), ".2f"), f">= {TARGETS['detail_ratio']:g}",
          met["detail_ratio"]),
+        ("inner-face detail structure", fmt(summary.get("detail_structure"), ".2f"), "", ""),
+        ("  placed like the input blurred by (px)", fmt(summary.get("detail_blur_sigma"), ".1f"), "", ""),
         ("face SSIM at frame size", fmt(summary.get("face_ssim"), ".3f"), "", ""),
         (f"identity retrieval ({n_id})", fmt(summary["identity_retrieval"], ".0%"), f">= {TARGETS['identity_retrieval']:.0%}",
          met["identity_retrieval"]),

@@ -31,7 +31,7 @@ def save_image(image: np.ndarray, path: str | Path) -> Path:
 
 
 def plot_metrics(result: dict, targets: dict, out_dir: str | Path | None = None, name: str = "metrics_per_frame.png"):
-    """Per-frame pose error, identity distances, jitter, face-region change, detail and face SSIM; saved as ``name``.
+    """Per-frame pose error, identity distances, jitter, face-region change, detail (ratio and structure) and face SSIM; saved as ``name``.
 
     Returns the matplotlib Figure (built without pyplot, so a headless run
     opens no window and a notebook shows it once, as the cell's value).
@@ -63,6 +63,7 @@ def plot_metrics(result: dict, targets: dict, out_dir: str | Path | None = None,
     ax[3].plot(t, arr("change_swapped"), label="swapped", color="tab:blue")
     ax[3].set_ylabel("face change\n(grey levels / frame)")
     ax[4].plot(t, arr("detail_ratio"), label="detail swapped / input", color="tab:purple")
+    ax[4].plot(t, arr("detail_structure"), label="detail structure", color="tab:pink")
     ax[4].plot(t, arr("face_ssim"), label="face SSIM", color="tab:orange")
     ax[4].axhline(targets["detail_ratio"], color="k", ls=":", lw=1, label="detail target")
     ax[4].set_ylabel("inner-face detail\nand face SSIM")

@@ -18,7 +18,7 @@ from swaplab import paths, runs
 from swaplab.files import read_json
 from swaplab.params import Parameters
 
-METRIC_COLUMNS = ("detail_ratio", "identity_retrieval", "pose_error_deg", "expression_error", "jitter_ratio")
+METRIC_COLUMNS = ("detail_ratio", "detail_blur_sigma", "identity_retrieval", "pose_error_deg", "expression_error", "jitter_ratio")
 
 
 def read_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
