@@ -38,11 +38,6 @@ SIZES = (96, 48, 32)
 STRONG_EDGES = 0.1  # the share of the box's pixels, by gradient, that edge width is measured at
 
 
-def _grey(image: np.ndarray, box) -> np.ndarray:
-    x0, y0, x1, y1 = box
-    return cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY).astype(np.float32)
-
-
 def _extreme(line: np.ndarray, start: int, step: int, sign: float) -> int:
     """Index of the first extreme from ``start`` walking by ``step`` while ``sign * line`` rises (1 grey level of slack)."""
     best = i = start
@@ -89,8 +84,9 @@ def scores(input_video: str, swapped: str, frames: int) -> tuple[dict[str, np.nd
                 base = evaluate.inner_face_detail(fi.image, box, size)
                 rows.setdefault(f"detail ratio at {size} px", []).append(
                     [evaluate.inner_face_detail(im, box, size) / base for im in images])
-            width = edge_width(_grey(fi.image, box))
-            rows.setdefault("edge width, input / image", []).append([width / edge_width(_grey(im, box)) for im in images])
+            width = edge_width(evaluate.box_grey(fi.image, box)[0])
+            rows.setdefault("edge width, input / image", []).append(
+                [width / edge_width(evaluate.box_grey(im, box)[0]) for im in images])
             rows.setdefault("detail structure", []).append([evaluate.detail_structure(im, fi.image, box)[0] for im in images])
             if k == len(inp) // 2:
                 x0, y0, x1, y1 = box

@@ -358,6 +358,19 @@ def detail_map(grey: np.ndarray) -> np.ndarray:
     return np.sqrt(cv2.GaussianBlur(fine * fine, (0, 0), 2.0))
 
 
+def box_grey(image: np.ndarray, box: tuple[int, int, int, int], margin: int = 0) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """(grey float32 of an (H, W, 3) uint8 frame inside ``box`` grown by ``margin`` px within the frame,
+    the (rows, columns) slices of ``box`` itself in it): the margin lets a blur of the box ignore the frame's edge."""
+    import cv2
+
+    x0, y0, x1, y1 = box
+    h, w = image.shape[:2]
+    cx0, cy0 = max(x0 - margin, 0), max(y0 - margin, 0)
+    area = image[cy0:min(y1 + margin, h), cx0:min(x1 + margin, w)]
+    grey = cv2.cvtColor(np.ascontiguousarray(area), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return grey, (slice(y0 - cy0, y1 - cy0), slice(x0 - cx0, x1 - cx0))
+
+
 def detail_structure(image: np.ndarray, reference: np.ndarray, box: tuple[int, int, int, int],
                      ladder=()) -> tuple[float | None, list]:
     """(correlation of the detail maps of two (H, W, 3) uint8 frames inside ``box``, at the frames' resolution,
@@ -365,22 +378,14 @@ def detail_structure(image: np.ndarray, reference: np.ndarray, box: tuple[int, i
     reference's does; None for a box without texture."""
     import cv2
 
-    def grey(im, sigma=0.0):
-        pad = int(np.ceil(4 * sigma))  # blur a margin around the box only, not the whole frame
-        x0, y0, x1, y1 = box
-        h, w = im.shape[:2]
-        cx0, cy0, cx1, cy1 = max(x0 - pad, 0), max(y0 - pad, 0), min(x1 + pad, w), min(y1 + pad, h)
-        g = cv2.cvtColor(np.ascontiguousarray(im[cy0:cy1, cx0:cx1]), cv2.COLOR_RGB2GRAY).astype(np.float32)
-        if sigma:
-            g = cv2.GaussianBlur(g, (0, 0), sigma)
-        return detail_map(g[y0 - cy0:y1 - cy0, x0 - cx0:x1 - cx0]).ravel()
+    area, inner = box_grey(reference, box, margin=int(np.ceil(4 * max(ladder, default=0))))
+    ref = detail_map(area[inner]).ravel()
 
-    ref = grey(reference)
-
-    def corr(m):
+    def corr(grey):
+        m = detail_map(grey).ravel()
         return float(np.corrcoef(m, ref)[0, 1]) if m.std() > 1e-6 and ref.std() > 1e-6 else None
 
-    return corr(grey(image)), [corr(grey(reference, s)) for s in ladder]
+    return corr(box_grey(image, box)[0]), [corr(cv2.GaussianBlur(area, (0, 0), s)[inner]) for s in ladder]
 
 
 def blur_equivalent(score: float, ladder_scores: list[float], ladder=BLUR_LADDER) -> float:
@@ -623,9 +628,11 @@ def _summarise(pf: dict[str, list], key_errors: dict[str, list], galleries: dict
     s["detail_ratio"] = float(np.median(ratios)) if ratios else None  # median: a frame without texture does not swing it
     s["detail_frames"] = len(ratios)
     pairs = [(r, b) for r, b in zip(pf["detail_structure"], pf["blur_structure"]) if r is not None and None not in b]
-    s["detail_structure"] = float(np.median([r for r, _ in pairs])) if pairs else None
-    s["detail_structure_blurs"] = {f"{sig:g}": float(v) for sig, v in zip(BLUR_LADDER, np.median([b for _, b in pairs], 0))} if pairs else None
-    s["detail_blur_sigma"] = blur_equivalent(s["detail_structure"], list(s["detail_structure_blurs"].values())) if pairs else None
+    s["detail_structure"] = s["detail_structure_blurs"] = s["detail_blur_sigma"] = None
+    if pairs:
+        structure, blurs = float(np.median([r for r, _ in pairs])), np.median([b for _, b in pairs], 0).tolist()
+        s["detail_structure"], s["detail_blur_sigma"] = structure, blur_equivalent(structure, blurs)
+        s["detail_structure_blurs"] = {f"{sigma:g}": v for sigma, v in zip(BLUR_LADDER, blurs)}
     s["face_ssim"] = _mean(pf["face_ssim"])
     if not ratios:
         reasons["detail"] = "no input frame had a face to measure detail in"
