@@ -1,7 +1,7 @@
 """Where the inner-face detail ratio is fooled: a swap against Gaussian blurs of its own input.
 
-Scores, over the same frames and the same inner-face box (``evaluate.inner_face_box``), the
-detail ratio (``evaluate.inner_face_detail``, swapped over input) of a swapped video and of the
+Scores, over the same frames and the same inner-face box (``metrics.inner_face_box``), the
+detail ratio (``metrics.inner_face_detail``, swapped over input) of a swapped video and of the
 input blurred with sigma 1, 1.5, 2 and 3, at the measure's own size (96 px) and at coarser ones,
 and writes the boxes side by side (input, swap, the blurs) so a person can rank them by eye.
 A measure a person can trust ranks the swap where the eye does; the ratio it prints after the
@@ -12,10 +12,10 @@ Two candidates that do not count energy are scored beside it, at the frame's own
 - **edge width**: the input's median edge width over the image's (Marziliano et al. 2002: from
   each strong edge pixel, the distance between the intensity extremes on either side, along the
   gradient's main axis). A width is a length, so another face's contrast cannot raise it.
-- **detail structure** (``evaluate.detail_structure``, reported by 05_evaluate): the correlation
-  of where the fine detail is (the local energy of the image minus its sigma-1 blur) with where it
-  is in the input. Grain spread evenly over the face cannot raise it; another face's own features
-  lower it, so for a swap to another person it is a lower bound.
+- **band detail** (``metrics.band_detail``, 05_evaluate's headline): the correlation of the
+  image's fine band (difference of Gaussians of 0.5 and 1 px) with the input's, inside the hull
+  of the inner face. A gain cannot raise it, grain lowers it; another face's own features lower
+  it too, so for a swap to another person it is a lower bound.
 
     python benchmarks/detail_blind_spot.py INPUT SWAPPED [--frames 8] [--out docs/ablation/blind_spot.jpg]
 
@@ -30,7 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from swaplab import evaluate, video
+from swaplab import metrics, video
 from swaplab.landmarks import Landmarker
 
 SIGMAS = (1.0, 1.5, 2.0, 3.0)
@@ -75,19 +75,21 @@ def scores(input_video: str, swapped: str, frames: int) -> tuple[dict[str, np.nd
     with Landmarker() as lm:
         for k, (fi, fo) in enumerate(zip(inp, out)):
             faces = lm.detect(fi.image)
-            box = evaluate.inner_face_box(faces[0].landmarks, fi.image.shape) if faces else None
+            box = metrics.inner_face_box(faces[0].landmarks, fi.image.shape) if faces else None
             if box is None:
                 continue
+            where = metrics.inner_face_mask(faces[0].landmarks, box)
             swap = fo.image[:, fi.image.shape[1]:] if fo.image.shape[1] == 2 * fi.image.shape[1] else fo.image
             images = [swap] + [cv2.GaussianBlur(fi.image, (0, 0), s) for s in SIGMAS]
             for size in SIZES:
-                base = evaluate.inner_face_detail(fi.image, box, size)
+                base = metrics.inner_face_detail(fi.image, box, size)
                 rows.setdefault(f"detail ratio at {size} px", []).append(
-                    [evaluate.inner_face_detail(im, box, size) / base for im in images])
-            width = edge_width(evaluate.box_grey(fi.image, box)[0])
+                    [metrics.inner_face_detail(im, box, size) / base for im in images])
+            width = edge_width(metrics.grey_area(fi.image, box, 0)[0])
             rows.setdefault("edge width, input / image", []).append(
-                [width / edge_width(evaluate.box_grey(im, box)[0]) for im in images])
-            rows.setdefault("detail structure", []).append([evaluate.detail_structure(im, fi.image, box)[0] for im in images])
+                [width / edge_width(metrics.grey_area(im, box, 0)[0]) for im in images])
+            rows.setdefault("band detail (fine)", []).append([metrics.band_detail(im, fi.image, box, (), where)["fine"]
+                                                              for im in images])
             if k == len(inp) // 2:
                 x0, y0, x1, y1 = box
                 picture = np.hstack([cv2.resize(im[y0:y1, x0:x1], (192, 192), interpolation=cv2.INTER_CUBIC)
@@ -109,7 +111,7 @@ def main() -> None:
     for name, r in rows.items():
         med = np.median(r, 0)
         print(f"{name:>27} {med[0]:6.2f} " + " ".join(f"{x:9.2f}" for x in med[1:]))
-    for name in (first, "edge width, input / image", "detail structure"):
+    for name in (first, "edge width, input / image", "band detail (fine)"):
         med = np.median(rows[name], 0)
         like = int(np.argmin(np.abs(med[1:] - med[0])))
         print(f"by {name} the swap scores like a sigma-{SIGMAS[like]:g} blur of its input "

@@ -34,7 +34,7 @@ def test_05_evaluate_on_a_swapped_run(swapped_project, tmp_path):
     # the summary table is in the executed notebook's output
     texts = [o.get("text", "") for c in json.loads(executed.read_text())["cells"] for o in c.get("outputs", [])]
     out = "".join("".join(t) if isinstance(t, list) else t for t in texts)  # nbformat stores text as str or lines
-    assert "identity retrieval (2-way" in out and "pose error (deg)" in out and "inner-face detail" in out
+    assert "identity retrieval (2-way" in out and "pose error (deg)" in out and "fine / mid detail vs input" in out
     assert s["detail_frames"] > 0 and s["detail_ratio"] is not None and s["identity_candidates"] == 2
 
 

@@ -18,7 +18,8 @@ from swaplab import paths, runs
 from swaplab.files import read_json
 from swaplab.params import Parameters
 
-METRIC_COLUMNS = ("detail_ratio", "detail_blur_sigma", "identity_retrieval", "pose_error_deg", "expression_error", "jitter_ratio")
+METRIC_COLUMNS = ("detail_fine", "ceiling64_fine", "detail_ratio", "identity_retrieval", "pose_error_deg", "expression_error",
+                  "jitter_ratio")
 
 
 def read_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
@@ -80,7 +81,8 @@ class CompareConfig(Parameters):
 
 def runs_table(data_dir, weights_dir, project: str) -> list[dict]:
     """One row per run of ``project`` (folders of weights/<project>/ with a config.json), sorted by name:
-    run, model, steps, minutes, faces/s, final losses, and ``<direction> <metric>`` for each evaluation."""
+    run, model, steps, detail stage (size, steps), minutes of both stages, faces/s, final losses, and
+    ``<direction> <metric>`` for each evaluation."""
     rows = []
     root = Path(weights_dir) / project
     for run_dir in sorted(p for p in root.glob("*") if (p / runs.CONFIG).exists()):
@@ -88,8 +90,11 @@ def runs_table(data_dir, weights_dir, project: str) -> list[dict]:
         history = runs.read_history(run_dir)
         report = read_json(run_dir / runs.REPORT, {})
         last = history[-1] if history else {}
+        detail = runs.read_history(run_dir, stage="detail")
+        minutes = sum(h[-1]["time_s"] for h in (history, detail) if h) / 60 if history else None  # both stages' training
         row = {"run": run_dir.name, "model": config.get("model"), "steps": config.get("steps_done"),
-               "minutes": round(last["time_s"] / 60, 2) if "time_s" in last else None,
+               "detail_size": config.get("detail_size") or None, "detail_steps": config.get("detail_steps_done"),
+               "minutes": round(minutes, 2) if minutes is not None else None,
                "faces_per_s": report.get("faces_per_s"), "loss_a": last.get("loss_a"), "loss_b": last.get("loss_b")}
         for direction, summary in run_metrics(data_dir, weights_dir, project, run_dir.name).items():
             row.update({f"{direction} {k}": summary.get(k) for k in METRIC_COLUMNS})
