@@ -1,4 +1,4 @@
-"""swaplab.collect (local files, folders, globs, sample keys, re-runs, bad input) and swaplab.widgets."""
+"""swaplab.collect (local files, folders of images or videos, globs, sample keys, re-runs, bad input) and swaplab.widgets."""
 
 import os
 import shutil
@@ -78,6 +78,44 @@ def test_folder_glob_and_rerun_adds_nothing(clips, stills, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in sources(tmp_path).iterdir()} == before  # nothing rewritten
 
 
+def test_folder_of_videos_collects_each_video(tmp_path, capsys):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    s1 = sorted((SHARED / "samples/grid/s1").glob("*.mpg"))[:3]
+    for clip in s1[:2]:
+        shutil.copyfile(clip, folder / clip.name)
+    (folder / ".hidden.mp4").write_bytes(b"")  # hidden files and subfolders are not sources
+    (folder / "notes").mkdir()
+    data = tmp_path / "data"
+    first = collect.add_sources(data, "p", "a", [str(folder)], progress=False)
+    assert [(e["kind"], e["origin"]) for e in first.added] == [("file", str(folder / c.name)) for c in s1[:2]]
+    assert [e["file"] for e in first.added] == [f"00{i + 1}-{c.name}" for i, c in enumerate(s1[:2])]
+    assert all(e["frame_count"] == 75 and e["has_audio"] for e in first.added)
+    assert files.read_json(sources(data) / "manifest.json")["sources"] == first.added  # the manifest records each video
+    assert capsys.readouterr().out == ""  # a folder of videos only: nothing to point out
+    shutil.copyfile(s1[2], folder / s1[2].name)  # a video added to the folder later
+    again = collect.add_sources(data, "p", "a", [str(folder) + "/"], progress=False)
+    assert [e["origin"] for e in again.added] == [str(folder / s1[2].name)] and len(again.existing) == 2
+
+
+def test_folder_of_videos_and_images_collects_both_and_says_so(clips, stills, tmp_path, capsys):
+    mixed = tmp_path / "mixed"
+    shutil.copytree(stills, mixed)
+    for clip in sorted(clips.glob("*.mpg")):
+        shutil.copyfile(clip, mixed / clip.name)
+    added = collect.add_sources(tmp_path / "data", "p", "a", [str(mixed)], progress=False).added
+    assert [(e["kind"], Path(e["origin"]).name) for e in added] == \
+        [("file", "id2_vcd_swwp2s.mpg"), ("file", "pwij3p.mpg"), ("folder", "mixed")]
+    assert sorted(os.listdir(sources(tmp_path / "data") / added[2]["file"])) == [f"{i}.jpg" for i in range(5)]  # images only
+    out = capsys.readouterr().out.splitlines()
+    assert out == [f"SOURCES entry {str(mixed)!r} holds 2 videos and 5 images: each video is collected as a source of "
+                   "its own, and the images together as one image-folder source"]
+    with pytest.raises(ValueError, match="holds images as well as videos: time ranges apply to videos only"):
+        collect.resolve([str(mixed)], ["0:00-0:01"])
+    cut = collect.resolve([str(clips)], ["0:01-0:02"])  # a range applies to each video of a folder
+    assert [(s.kind, s.range, s.start, s.duration) for s in cut] == [("file", "0:01-0:02", 1.0, 1.0)] * 2
+
+
 def test_sample_keys_are_fetched_and_credited(tmp_path):
     added = collect.add_sources(tmp_path, "p", "b", ["samples/grid/s2/"], progress=False).added
     assert [e["asset"] for e in added] == S2 and all(e["licence"] == "CC BY 4.0" for e in added)
@@ -139,9 +177,11 @@ def _truncated_mp4(tmp: Path) -> str:
     (_truncated_mpg, "a", collect.CollectError, ["cut.mpg", "truncated", "decode errors"]),
     (_truncated_mp4, "a", collect.CollectError, ["cut.mp4", "truncated"]),
     (lambda t: str(t / "nothing-*.mp4"), "a", FileNotFoundError, ["nothing-*.mp4", "matches no file"]),
+    (lambda t: str(t), "a", FileNotFoundError, ["is a folder with no video or image in it", "subfolders"]),
     (lambda t: "http://127.0.0.1:1/x.mp4", "../x", ValueError, ["PERSON='../x'", "not a valid name"]),
     (lambda t: "http://127.0.0.1:1/x.mp4", "a/b", ValueError, ["PERSON='a/b'", "no slashes"]),
-], ids=["missing", "fake-mp4", "truncated-mpg", "truncated-mp4", "empty-glob", "dotdot-person", "slash-person"])
+], ids=["missing", "fake-mp4", "truncated-mpg", "truncated-mp4", "empty-glob", "empty-folder", "dotdot-person",
+        "slash-person"])
 def test_bad_input_is_one_clear_error_and_leaves_nothing(tmp_path, make, person, error, words):
     inputs = tmp_path / "in"
     inputs.mkdir()

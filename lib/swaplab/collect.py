@@ -1,9 +1,12 @@
 """Sources for one person: download, copy or link them into ``sources/`` and keep a manifest.
 
 A SOURCES entry is a URL (anything yt-dlp reads: best mp4 with audio, only the
-requested time range), a video file, an image folder, a glob of those, or a
-pinned sample key of ``swaplab.assets`` (``"samples/grid/s1/"`` = all of
-speaker s1). Each lands in ``data/<project>/<person>/sources/`` under a new id,
+requested time range), a video file, a folder, a glob of those, or a pinned
+sample key of ``swaplab.assets`` (``"samples/grid/s1/"`` = all of speaker s1).
+A folder of images is one source (its frames in name order); each video in a
+folder is a source of its own, as 04_swap takes a folder as a batch; a folder
+holding both gives both, and ``add_sources`` says so. Each source lands in
+``data/<project>/<person>/sources/`` under a new id,
 and ``sources/manifest.json`` records where it came from, the range, its
 duration, fps, resolution, audio, SHA-256, the date, a licence/consent note and,
 for pinned samples, the credit line.
@@ -68,6 +71,7 @@ class Source:
     duration: float | None = None  # seconds; None = to the end
     path: Path | None = field(default=None, compare=False)  # what to read locally (None for URLs)
     asset: str | None = None  # swaplab.assets key when the source is a pinned sample
+    note: str = field(default="", compare=False)  # what add_sources prints about how the entry was read ("" = nothing)
 
     @property
     def key(self) -> str:
@@ -157,41 +161,54 @@ def resolve(sources: list[str], time_ranges: list[str] | None = None, data_dir: 
         except ValueError as e:
             raise ValueError(f"TIME_RANGES entry for {spec!r}: {e}") from None
         rng = (rng or "").strip()
-        for kind, origin, path, asset in _expand(str(spec).strip(), data_dir):
+        for kind, origin, path, asset, note in _expand(str(spec).strip(), data_dir):
             if kind == "folder" and rng:
-                raise ValueError(f"{spec!r} is an image folder: time ranges apply to videos only, so give it '' in TIME_RANGES")
-            src = Source(spec, kind, origin, rng, start, duration, path, asset)
+                what = "holds images as well as videos" if note else "is an image folder"
+                raise ValueError(f"{spec!r} {what}: time ranges apply to videos only, so give it '' in TIME_RANGES"
+                                 + (" or move the images to a folder of their own" if note else ""))
+            src = Source(spec, kind, origin, rng, start, duration, path, asset, note)
             if src not in out:
                 out.append(src)
     return out
 
 
-def _expand(spec: str, data_dir) -> list[tuple[str, str, Path | None, str | None]]:
-    """(kind, origin, local path, asset key) for each source one SOURCES entry names."""
+def _expand(spec: str, data_dir) -> list[tuple[str, str, Path | None, str | None, str]]:
+    """(kind, origin, local path, asset key, note) for each source one SOURCES entry names."""
     if not spec:
         raise ValueError("SOURCES holds an empty entry: remove it, or give a URL, a file, a folder or a glob")
     if _URL.match(spec):
-        return [("url", spec, None, None)]
+        return [("url", spec, None, None, "")]
     if spec.startswith("samples/") and (spec in assets.MANIFEST or (spec.endswith("/") and assets.keys(spec))):
         keys = [spec] if spec in assets.MANIFEST else assets.keys(spec)
         fetched = [assets.fetch(k, data_dir=data_dir, progress=False) for k in keys]
-        return [("file", str(p.resolve()), p.resolve(), k) for k, p in zip(keys, fetched)]
+        return [("file", str(p.resolve()), p.resolve(), k, "") for k, p in zip(keys, fetched)]
     if any(c in spec for c in "*?["):
         matches = sorted(glob.glob(os.path.expanduser(spec), recursive=True))
         if not matches:
             raise FileNotFoundError(f"SOURCES entry {spec!r} matches no file (relative to {Path.cwd()}): check the pattern")
-        return [_local(Path(m)) for m in matches]
+        return [found for m in matches for found in _local(Path(m), spec)]
     path = Path(spec).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"SOURCES entry {spec!r} does not exist (looked for {path.resolve()}): check the path; relative paths start from {Path.cwd()}")
-    return [_local(path)]
+    return _local(path, spec)
 
 
-def _local(path: Path) -> tuple[str, str, Path, str | None]:
-    # A pinned sample given by path (e.g. in the mirror) is still credited as that sample.
+def _local(path: Path, spec: str) -> list[tuple[str, str, Path, str | None, str]]:
+    """A file is one source; a folder's videos are one each, and its images together are one more."""
     path = path.resolve()
-    asset = next((k for k in assets.MANIFEST if path.as_posix().endswith("/" + k)), None)
-    return ("folder" if path.is_dir() else "file", str(path), path, asset)
+    if not path.is_dir():
+        # A pinned sample given by path (e.g. in the mirror) is still credited as that sample.
+        asset = next((k for k in assets.MANIFEST if path.as_posix().endswith("/" + k)), None)
+        return [("file", str(path), path, asset, "")]
+    videos, images = video.video_files(path), video.image_files(path)
+    if not videos and not images:
+        raise FileNotFoundError(f"SOURCES entry {spec!r} is a folder with no video or image in it ({path}; subfolders "
+                                "are not searched): add videos (.mp4, .mpg, .gif, ...) or images (.jpg, .png, ...), "
+                                "or give a glob such as 'folder/**/*.mp4'")
+    note = (f"SOURCES entry {spec!r} holds {len(videos)} videos and {len(images)} images: each video is collected as "
+            "a source of its own, and the images together as one image-folder source") if videos and images else ""
+    found = [entry for v in videos for entry in _local(v, spec)]
+    return found + ([("folder", str(path), path, None, note)] if images else [])
 
 
 # ---------------------------------------------------------------- checking and fetching
@@ -312,6 +329,8 @@ def add_sources(
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob(_STAGING + "*"):  # left by a run that was killed mid-source
         shutil.rmtree(stale, ignore_errors=True)
+    for note in dict.fromkeys(src.note for src in todo if src.note):  # once each, in order
+        print(note)
     manifest = load_manifest(data_dir, project, person)
     known = {_key(e["origin"], e["start"], e["duration_requested"]): e for e in manifest["sources"]}
     done = Collected([], [])
