@@ -103,6 +103,12 @@ def _write(fd: int, data: bytes) -> None:
             return
 
 
+def original_stderr() -> int:
+    """The file descriptor of the real stderr: the filter's way out when it is on, else 2. A child process
+    given it writes past the filter, whose thread needs this process's GIL to pass anything on."""
+    return _installed.get("original", 2)
+
+
 def _drain() -> None:
     """At exit: put the real stderr back and let the thread pass on the last lines (a traceback)."""
     original, thread = _installed["original"], _installed["thread"]
