@@ -123,7 +123,7 @@ def test_full_disk_during_a_realign_keeps_the_old_face_set(data):
     assert faceset.FaceSet(faces).face_size == 64
 
 
-def test_kill_9_during_a_realign_keeps_the_old_face_set(data):
+def test_kill_9_during_a_realign_keeps_the_old_face_set(data, capsys):
     faces = paths.faces_dir(data, "t", "a")
     new = faces.with_name("faces.new")
     before = _snapshot(faces)
@@ -137,17 +137,21 @@ def test_kill_9_during_a_realign_keeps_the_old_face_set(data):
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert new.is_dir() and _snapshot(faces) == before  # killed mid-build: the old set is untouched
+    capsys.readouterr()
     again = faceset.align_person(data, "t", "a", **SMALL)  # the old settings: nothing to read again
-    assert not new.exists()  # the partial build is gone
+    assert not new.exists()  # the partial build is gone, and the run says so
+    assert capsys.readouterr().out == f"{new} was left by a stopped run (a face set it had not finished): removed it\n"
     assert again.rows == rows and again.face_size == 64
     assert {k: v for k, v in _snapshot(faces).items() if k.startswith("crops/")} == \
         {k: v for k, v in before.items() if k.startswith("crops/")}
 
 
-def test_changed_sample_fps_or_max_faces_reads_the_sources_again(data):
+def test_changed_sample_fps_or_max_faces_reads_the_sources_again(data, capsys):
     faces = paths.faces_dir(data, "t", "a")
     assert faceset.FaceSet(faces).summary["frames_read"] == 15  # every 5th frame
-    fs = faceset.align_person(data, "t", "a", **{**SMALL, "sample_fps": 2.5})
+    fs = faceset.align_person(data, "t", "a", **{**SMALL, "sample_fps": 2.5})  # headless (progress=False), and says so:
+    assert capsys.readouterr().out == (f"SAMPLE_FPS 5 -> 2.5: reading every source of a again into {faces}.new; "
+                                       f"{faces} stays as it is until that is done\n")
     assert fs.summary["frames_read"] == 8 and fs.summary["settings"]["sample_fps"] == 2.5  # every 10th: read again
     assert fs.rows and all(r["frame"] % 10 == 0 for r in fs.rows)
     assert not faces.with_name("faces.new").exists() and not faces.with_name("faces.old").exists()
@@ -160,22 +164,27 @@ def test_changed_sample_fps_or_max_faces_reads_the_sources_again(data):
 # ---------------------------------------------------------------- 3: a damaged checkpoint
 
 
-def test_damaged_checkpoint_is_one_line_naming_it(tiny_run, tmp_path):
+def test_damaged_checkpoint_is_one_line_naming_it(tiny_run, tmp_path, capsys):
     from swaplab import train
 
     weights = tmp_path / "weights"
     run = weights / "t" / "r1"
     shutil.copytree(tiny_run, run)
-    ckpt = run / runs.CHECKPOINT
-    good = ckpt.read_bytes()
+    ckpt, export = run / runs.CHECKPOINT, run / runs.EXPORT
+    good, good_export = ckpt.read_bytes(), export.read_bytes()
     for damaged in (b"not an HDF5 file " * 50, good[: len(good) // 2]):  # garbage, and a copy cut short
         ckpt.write_bytes(damaged)
         with pytest.raises(OSError) as err:
-            runs.load(run, project="t")  # what 04_swap does
+            train.train(_train_config(weights, "r1", steps=4), data=_faces())  # resuming it (no previous one to fall back to)
         msg = str(err.value)
         assert str(ckpt) in msg and "restore it from a copy, or delete it" in msg and "\n" not in msg, msg
+        assert runs.load(run, project="t").image_size == 32  # what 04_swap reads is the export: unharmed
+        export.write_bytes(damaged)
+        capsys.readouterr()
         with pytest.raises(OSError, match="is damaged or not a checkpoint"):
-            train.train(_train_config(weights, "r1", steps=4), data=_faces())  # resuming it
+            runs.load(run, project="t")  # the export, then the checkpoint it falls back to
+        assert capsys.readouterr().out.startswith(f"{export} is damaged (")
+        export.write_bytes(good_export)
     ckpt.unlink()  # the advice: delete it, and the run trains again from step 0
     assert train.train(_train_config(weights, "r1", steps=2), data=_faces())["resumed_from_step"] == 0
     (run / "config.json").write_text('{"model": "tiny", ')
@@ -188,7 +197,7 @@ def test_damaged_checkpoint_is_one_line_naming_it(tiny_run, tmp_path):
 
 @pytest.mark.parametrize("damage", [lambda line: line[: len(line) // 2], lambda line: "\x00garbage\x00"],
                          ids=["cut-line", "garbage-line"])
-def test_bad_index_line_is_named_and_02_align_repairs_it(data, damage):
+def test_bad_index_line_is_named_and_02_align_repairs_it(data, damage, capsys):
     faces = paths.faces_dir(data, "t", "a")
     index = faces / "index.jsonl"
     lines = index.read_text().splitlines()
@@ -203,10 +212,47 @@ def test_bad_index_line_is_named_and_02_align_repairs_it(data, damage):
         assert "\n" not in msg
     crop = faces / before[0]["file"]
     mtime = crop.stat().st_mtime_ns
+    capsys.readouterr()
     fs = faceset.align_person(data, "t", "a", **SMALL)  # repairs: drops the line, reads its source again
     assert crop.stat().st_mtime_ns != mtime  # that source was read again
+    assert capsys.readouterr().out == f"{index} line 4 was damaged: dropped it and reading source bbaf2n again\n"
     assert [(r["frame"], r["kept"]) for r in fs.rows] == [(r["frame"], r["kept"]) for r in before]
     assert len(faceset.FaceSet(faces).rows) == len(before)  # the index reads cleanly again
+    faceset.align_person(data, "t", "a", **SMALL)
+    assert capsys.readouterr().out == ""  # nothing repaired, nothing read again: nothing said
+
+
+def test_damaged_summary_reads_every_source_again_and_says_so(data, capsys):
+    faces = paths.faces_dir(data, "t", "a")
+    rows = faceset.FaceSet(faces).rows
+    (faces / "summary.json").write_text('{"face_size": 64, "sources": ')  # cut short
+    fs = faceset.align_person(data, "t", "a", **SMALL)
+    out = capsys.readouterr().out
+    assert out.startswith(f"{faces / 'summary.json'} was damaged (") and out.count("\n") == 1, out
+    assert out.endswith(f": reading every source of a again into {faces}.new; {faces} stays as it is until that is done\n")
+    assert [(r["frame"], r["kept"]) for r in fs.rows] == [(r["frame"], r["kept"]) for r in rows]
+
+
+def test_a_swap_in_cut_between_its_renames_is_finished_and_said(data, capsys):
+    faces = paths.faces_dir(data, "t", "a")
+    rows = faceset.FaceSet(faces).rows
+    shutil.copytree(faces, faces.with_name("faces.new"))  # a complete rebuild ...
+    faces.rename(faces.with_name("faces.old"))  # ... killed after the first of _swap_in's two renames
+    fs = faceset.align_person(data, "t", "a", **SMALL)
+    assert capsys.readouterr().out.splitlines() == [
+        f"{faces} was missing (a run was stopped while putting a new face set in place): finished it (faces.new -> faces)",
+        f"{faces}.old was left by a stopped run (the face set it replaced): removed it"]
+    assert fs.rows == rows and not faces.with_name("faces.old").exists() and not faces.with_name("faces.new").exists()
+
+
+def test_a_source_that_failed_is_read_again_and_said(data, capsys):
+    (paths.sources_dir(data, "t", "a") / "notes.mp4").write_text("a text file, not a video")
+    fs = faceset.align_person(data, "t", "a", **SMALL)
+    assert "notes" in fs.summary["errors"] and capsys.readouterr().out == ""  # new: read for the first time
+    faceset.align_person(data, "t", "a", **SMALL)
+    out = capsys.readouterr().out
+    assert out.startswith("source notes of a could not be read last time (") and out.endswith("): reading it again\n"), out
+    assert out.count("\n") == 1
 
 
 # ---------------------------------------------------------------- 5: a killed 04_swap
@@ -247,6 +293,73 @@ def test_kill_9_during_04_swap_keeps_the_old_output_and_the_next_run_cleans_up(t
     swap.convert(clip, tiny_run, out, short, progress=False)  # the next run
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # removed the temp file
     assert video.stream_durations(out)["video"] == pytest.approx(0.4)  # 10 frames at 25 fps
+
+
+def _group_alive(pgid: int) -> list[str]:
+    """The processes of process group ``pgid`` still running (zombies aside), as "pid name"."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, rest = stat.read_text().split(" ", 1)
+        except OSError:  # it ended meanwhile
+            continue
+        name, fields = rest.rsplit(")", 1)
+        state, _ppid, group = fields.split()[:3]
+        if int(group) == pgid and state != "Z":
+            alive.append(f"{pid} {name.lstrip('(')}")
+    return alive
+
+
+def _start_swap(clip, run, out) -> subprocess.Popen:
+    """04_swap's conversion of ``clip`` in its own process group (as a terminal's job is), slowed to be caught mid-run."""
+    code = textwrap.dedent(SWAP.format(clip=str(clip), run=str(run), out=str(out)))
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    _wait_for(lambda: any(p.stat().st_size > 0 for p in out.parent.glob(f".{out.name}.part{proc.pid}.*")), proc)
+    return proc
+
+
+@pytest.mark.parametrize("how", ["kill-pid", "ctrl-c"])
+def test_sigterm_or_ctrl_c_during_04_swap_leaves_no_partial_file_and_no_ffmpeg(tiny_run, tmp_path, how):
+    clip = assets.fetch(CLIP, data_dir=tmp_path)
+    out = tmp_path / "output" / "bbaf2n_a2b.mp4"
+    proc = _start_swap(clip, tiny_run, out)
+    assert len(_group_alive(proc.pid)) == 3, _group_alive(proc.pid)  # Python, the ffmpeg decoder and encoder
+    if how == "kill-pid":
+        os.kill(proc.pid, signal.SIGTERM)  # `kill PID`: the signal reaches Python only, not its ffmpeg children
+    else:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground job
+    try:
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    expected = -signal.SIGTERM if how == "kill-pid" else -signal.SIGINT  # it still ends by the signal it was sent
+    assert proc.returncode == expected, proc.stderr.read()[-2000:]
+    assert list(out.parent.iterdir()) == []  # the partial file went before the process ended
+    deadline = time.monotonic() + 5
+    while _group_alive(proc.pid) and time.monotonic() < deadline:  # a killed child may take a moment to go
+        time.sleep(0.05)
+    assert _group_alive(proc.pid) == []  # and no ffmpeg was left running
+
+
+def test_the_next_04_swap_into_the_folder_sweeps_what_a_kill_9_left_and_says_so(tiny_run, tmp_path, capsys):
+    from swaplab import swap
+
+    clip = assets.fetch(CLIP, data_dir=tmp_path)
+    out = tmp_path / "output" / "bbaf2n_a2b.mp4"
+    proc = _start_swap(clip, tiny_run, out)
+    os.killpg(proc.pid, signal.SIGKILL)  # cannot be caught: the temporary file stays
+    proc.wait()
+    (left,) = list(out.parent.iterdir())
+    live = out.parent / f".other.mp4.part{os.getpid()}.abcd1234.mp4"  # a conversion still running (this process)
+    live.write_bytes(b"\0" * 100)
+    other = out.with_name("pwij3p_a2b.mp4")  # the next conversion into the folder, of another input
+    swap.convert(clip, tiny_run, other, swap.SwapOptions(duration=0.2, batch_size=2), progress=False)
+    assert capsys.readouterr().out == f"removed 1 partial file that stopped runs left in {out.parent}: {left.name}\n"
+    assert sorted(p.name for p in out.parent.iterdir()) == sorted([live.name, other.name])
+    swap.convert(clip, tiny_run, other, swap.SwapOptions(duration=0.2, batch_size=2), progress=False)
+    assert capsys.readouterr().out == ""  # nothing left to remove: nothing said
 
 
 def test_stale_temp_files_go_but_a_live_writers_stay(tmp_path):

@@ -2,6 +2,8 @@
 
 - the stages (collect, faceset, train, swap, evaluate, tracking) sit side by side: none imports another,
   except to read a face set through ``faceset``;
+- no import circle: no module imports one that imports it back, directly or through others, lazy imports
+  inside functions included (a driver such as ``batch`` sits above what it drives);
 - no function is over 60 lines;
 - each notebook checks its parameters in one call, ``<Config>.from_parameters(globals()).validate()``,
   in the cell right after the parameters cell, and raises nothing there itself;
@@ -47,6 +49,39 @@ def _imported_modules(path: Path) -> set[str]:
 def test_no_stage_imports_another(stage):
     others = _imported_modules(LIB / f"{stage}.py") & STAGES - {stage, "faceset"}
     assert not others, f"swaplab.{stage} imports the stage(s) {sorted(others)}: move what it needs into a shared module"
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """{module: the other swaplab modules it imports} over lib/swaplab."""
+    modules = {p.stem for p in LIB.glob("*.py")}
+    return {m: _imported_modules(LIB / f"{m}.py") & modules - {m} for m in sorted(modules)}
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Each import circle once, as the modules along it, starting at its first name: ["a", "b"] = a -> b -> a."""
+    found = set()
+
+    def walk(path: list[str]) -> None:
+        for nxt in sorted(graph[path[-1]]):
+            if nxt == path[0]:
+                found.add(tuple(path))
+            elif nxt > path[0] and nxt not in path:  # a circle is found from its smallest name only
+                walk(path + [nxt])
+
+    for start in graph:
+        walk([start])
+    return sorted(map(list, found))
+
+
+def test_the_circle_finder_finds_circles():
+    graph = {"a": {"b"}, "b": {"a", "c"}, "c": {"d"}, "d": {"b"}, "e": {"a"}}
+    assert _circles(graph) == [["a", "b"], ["b", "c", "d"]]
+
+
+def test_no_two_modules_import_each_other():
+    circles = [" -> ".join(c + c[:1]) for c in _circles(_import_graph())]
+    assert not circles, f"import circles in lib/swaplab (lazy imports count): {circles}; move what both need " \
+                        "into a shared module, or let only the module above import the one below"
 
 
 def test_no_function_is_over_60_lines():

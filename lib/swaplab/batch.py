@@ -1,39 +1,18 @@
-"""04_swap over many inputs: a folder or glob of videos and photos, one output each.
+"""04_swap over many inputs, a driver above the conversion: one output per file of a folder or glob.
 
-``expand`` turns INPUT into a list of files; ``convert_many`` converts each one
-with ``swap.convert`` under ONE progress bar over all their frames, and never
-lets one bad file stop the rest: its error is recorded in its row and the
-batch moves on. ``table`` renders the rows as a small text table.
+``swap.SwapJob`` finds the files (``swap.input_files``); ``convert_many`` converts
+each one with ``swap.convert`` under ONE progress bar over all their frames, and
+never lets one bad file stop the rest: its error is recorded in its row and the
+batch moves on. ``table`` renders the rows as a small text table. This module
+imports ``swap``, never the other way round.
 """
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 from typing import Callable
 
 from . import paths, swap, video
-
-MEDIA_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".m4v", ".gif") + video.IMAGE_EXTS
-
-
-def is_batch(value: str | Path) -> bool:
-    """True for a glob pattern or a folder (each file in it is its own input)."""
-    return any(c in str(value) for c in "*?[") or Path(value).is_dir()
-
-
-def expand(value: str | Path) -> list[Path]:
-    """The media files of a folder (not recursive) or a glob pattern, sorted; raises if there are none."""
-    value = str(value)
-    if Path(value).is_dir():
-        found = [p for p in sorted(Path(value).iterdir()) if p.is_file() and not p.name.startswith(".")]
-    else:
-        found = [Path(p) for p in sorted(glob.glob(value)) if Path(p).is_file()]
-    found = [p for p in found if p.suffix.lower() in MEDIA_EXTS]
-    if not found:
-        raise FileNotFoundError(f"INPUT={value!r} matches no video or image ({', '.join(MEDIA_EXTS)}): "
-                                "check the folder or pattern")
-    return found
 
 
 def convert_many(inputs: list[Path], model, out_dir: str | Path, options: swap.SwapOptions, progress: bool = True,
@@ -62,16 +41,6 @@ def convert_many(inputs: list[Path], model, out_dir: str | Path, options: swap.S
     finally:
         bar(None)
     return rows
-
-
-def first_readable(inputs: list[Path]) -> tuple[Path, video.VideoInfo]:
-    """(path, info) of the first input ffmpeg can read (for the preview); raises if none can be."""
-    for path in inputs:
-        try:
-            return path, video.verify(path)
-        except video.VideoError:
-            continue
-    raise video.VideoError(f"INPUT: none of the {len(inputs)} files can be read as a video or image; check them")
 
 
 def _frames(path: Path, options: swap.SwapOptions) -> int:

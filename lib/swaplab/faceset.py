@@ -30,6 +30,10 @@ or is killed leaves ``faces/`` as it was (``_undo``), and the next run removes
 index and summary (atomic renames). An index line that cannot be read is an
 error naming the file and line; ``align_person`` repairs it (drops the line
 and reads that source again).
+Whatever ``align_person`` repairs or reads again before its real work (what a
+stopped run left, a damaged index line or summary, changed READ_SETTINGS, a
+source that could not be read last time) it prints as one plain line each, so a
+headless run's output (papermill) says why it took longer than a rerun should.
 A run that finds no face at all raises ``FaceSetError`` saying why.
 """
 
@@ -97,7 +101,7 @@ class AlignConfig(Parameters):
     grid_mask: str = "hull"  # the paste mask 02_align draws on the grid of kept faces: one of masks.MASKS, or ""
     workers: int | None = 0  # processes for new sources; 0 (or None) = min(cpu_count, new sources)
     data_dir: str | Path = "../data"
-    interactive: bool = False  # progress bars, and a note when every source is read again
+    interactive: bool = False  # progress bars
     identity_max: float = IDENTITY_MAX  # 0 = no identity filter
     identity_every: int = IDENTITY_EVERY  # 0 = embed nothing (no identity filter, fastest)
     sources_dir: Path | None = field(init=False, default=None)  # data/<project>/<person>/sources/
@@ -414,17 +418,31 @@ def _plan(config: AlignConfig, sources: dict[str, Path]) -> _Job:
     changed = read_changes(old.summary, config)
     if not old.summary or changed:  # a new face set, or one whose crops/landmarks no longer fit
         job = _Job(out, old, True, dict(sources), [], {}, {})
-        if changed and config.interactive:
-            print(f"{', '.join(changed)}: reading every source of {config.person} again into {job.build}; "
+        why = ", ".join(changed) or (old.summary_damage and f"{out / 'summary.json'} was damaged ({old.summary_damage})")
+        if why:
+            print(f"{why}: reading every source of {config.person} again into {job.build}; "
                   f"{out} stays as it is until that is done")
         return job
     damaged = old.damaged_sources()  # their index lines could not be read: read them again
     per_source = {n: s for n, s in old.summary.get("sources", {}).items() if n not in damaged}
     todo = {n: p for n, p in sources.items() if n not in per_source or "error" in per_source[n]}
+    _say_repairs(old, per_source, todo)
     rows = [r for r in old.rows if r["source"] not in todo]  # a source read again replaces its rows
     kept_files = {Path(r["file"]).stem for r in rows}
     vectors = {k: v for k, v in old.embeddings().items() if k in kept_files}
     return _Job(out, old, False, todo, rows, vectors, per_source)
+
+
+def _say_repairs(old: FaceSet, per_source: dict, todo: dict) -> None:
+    """One printed line per damaged index line dropped, and per source read again because it failed last time."""
+    for n, names in old.damaged_lines():
+        again = [name for name in names if name in todo]
+        what = f"reading source{'s' * (len(again) > 1)} {', '.join(again)} again" if again else "no source to read again"
+        print(f"{old.dir / 'index.jsonl'} line {n} was damaged: dropped it and {what}")
+    for name, s in per_source.items():
+        if name in todo:  # listed with an error: it could not be read last time
+            print(f"source {name} of {old.person} could not be read last time ({' '.join(str(s['error']).split())[:120]}): "
+                  "reading it again")
 
 
 def _read_sources(job: _Job, config: AlignConfig) -> int:
@@ -496,12 +514,18 @@ def read_changes(summary: dict, config: AlignConfig) -> list[str]:
 
 
 def _recover(out: Path) -> None:
-    """Finish or undo what a killed run left beside ``out``: a swap-in cut between its two renames, a partial build."""
+    """Finish or undo what a killed run left beside ``out`` (a swap-in cut between its two renames, a partial
+    build), printing one line for each thing it does."""
     new, old = out.with_name(out.name + ".new"), out.with_name(out.name + ".old")
     if old.exists() and not out.exists():  # killed between the renames of ``_swap_in``: new is complete
-        os.replace(new if (new / "summary.json").exists() else old, out)
-    shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(new, ignore_errors=True)  # a build killed midway
+        done = new if (new / "summary.json").exists() else old
+        os.replace(done, out)
+        print(f"{out} was missing (a run was stopped while putting a new face set in place): "
+              f"{'finished it' if done == new else 'put the old one back'} ({done.name} -> {out.name})")
+    for left, what in ((old, "the face set it replaced"), (new, "a face set it had not finished")):
+        if left.exists():
+            shutil.rmtree(left, ignore_errors=True)
+            print(f"{left} was left by a stopped run ({what}): removed it")
 
 
 def _swap_in(build: Path, out: Path) -> None:
@@ -610,14 +634,16 @@ class FaceSet:
         if must_exist and not (self.dir / "summary.json").exists():
             raise FileNotFoundError(f"{self.dir} is empty: run 02_align for person {self.person} first")
         self.bad_lines: list[tuple[int, str]] = []  # (line number, text) of index lines skipped with ``repair``
+        self.summary_damage = ""  # with ``repair``: why summary.json could not be read ("" = it could, or is absent)
         self.rows: list[dict] = self._read_index(repair)
         try:
             self.summary: dict = read_json(self.dir / "summary.json", default={})
         except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
+            why = " ".join(str(e).split())[:100]
             if not repair:
-                raise FaceSetError(f"{self.dir / 'summary.json'} is damaged ({' '.join(str(e).split())[:100]}): run "
+                raise FaceSetError(f"{self.dir / 'summary.json'} is damaged ({why}): run "
                                    f"02_align for person {self.person} to rebuild the face set") from None
-            self.summary = {}
+            self.summary, self.summary_damage = {}, why
 
     def _read_index(self, repair: bool) -> list[dict]:
         index = self.dir / "index.jsonl"
@@ -645,15 +671,18 @@ class FaceSet:
 
     def damaged_sources(self) -> set[str]:
         """Sources that lost rows to ``bad_lines``: fewer rows than summary.json counted, or named in a bad line."""
-        if not self.bad_lines:
-            return set()
+        return {name for _, names in self.damaged_lines() for name in names}
+
+    def damaged_lines(self) -> list[tuple[int, list[str]]]:
+        """(line number, sources it may have held) for each of ``bad_lines``, sorted names: the source the line
+        still names, else every source with fewer rows than summary.json counted, else all of them (no clue which)."""
         found: dict[str, int] = {}
         for r in self.rows:
             found[r["source"]] = found.get(r["source"], 0) + 1
         recorded = self.summary.get("sources", {})
-        names = {n for n, s in recorded.items() if found.get(n, 0) < s.get("faces", 0)}
-        names |= {m.group(1) for _, line in self.bad_lines if (m := re.search(r'"source":\s*"([^"]+)"', line))}
-        return names or set(recorded)  # no clue which: read them all again
+        short = sorted(n for n, s in recorded.items() if found.get(n, 0) < s.get("faces", 0)) or sorted(recorded)
+        named = [(n, re.search(r'"source":\s*"([^"]+)"', line)) for n, line in self.bad_lines]
+        return [(n, [m.group(1)] if m else short) for n, m in named]
 
     def why_empty(self) -> str:
         """Why no face of this set is kept, and what to do, in one line."""

@@ -1,13 +1,16 @@
-"""Atomic writes, and work that runs ahead of its consumer.
+"""Atomic writes, the SIGTERM that must not skip their cleanup, and work that runs ahead of its consumer.
 
 A file that matters is written under a temporary name in the same folder and
 renamed when complete, so an interrupted run never leaves a half-written
 checkpoint, index or video where a finished one is expected. The temporary name
 (``.NAME.partPID.XXXXXXXX.ext``) carries the writer's process id: a run killed
 outright (kill -9, a crash) cannot delete its own, so the next write of the same
-NAME removes those whose process is gone (``temp_path``). ``run_ahead``
-moves a producer (decoding, landmark detection) into a thread so it overlaps
-the caller's work."""
+NAME removes those whose process is gone (``temp_path``), and a stage that
+writes a folder of outputs can sweep the whole folder (``remove_stale_temps_in``).
+An exception or Ctrl-C deletes the temporary file on its way out; SIGTERM ends a
+process without any way out unless ``sigterm_unwinds`` turns it into one.
+``run_ahead`` moves a producer (decoding, landmark detection) into a thread so
+it overlaps the caller's work."""
 
 from __future__ import annotations
 
@@ -16,6 +19,8 @@ import json
 import os
 import queue
 import re
+import signal
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -58,10 +63,20 @@ def temp_path(path: str | Path, suffix: str) -> Path:
 def remove_stale_temps(path: str | Path) -> list[Path]:
     """Delete the temporary files of ``path`` (see ``temp_path``) whose writing process is gone; returns them."""
     path = Path(path)
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.part(\d+)\.[a-z0-9_]{{8}}")
+    return _remove_dead(path.parent, re.compile(rf"^\.{re.escape(path.name)}\.part(\d+)\.[a-z0-9_]{{8}}"))
+
+
+def remove_stale_temps_in(folder: str | Path) -> list[Path]:
+    """Delete every temporary file in ``folder`` (of any NAME, see ``temp_path``) whose writing process is gone;
+    returns them, sorted. A live writer's file stays, whoever's it is."""
+    return sorted(_remove_dead(Path(folder), re.compile(r"^\..+\.part(\d+)\.[a-z0-9_]{8}")))
+
+
+def _remove_dead(folder: Path, pattern: re.Pattern) -> list[Path]:
+    """Delete the files in ``folder`` whose name matches ``pattern`` (group 1: a process id) and whose process is gone."""
     removed = []
     with contextlib.suppress(OSError):
-        for p in path.parent.iterdir():
+        for p in folder.iterdir():
             m = pattern.match(p.name)
             if m and not _alive(int(m.group(1))):
                 with contextlib.suppress(OSError):
@@ -80,6 +95,45 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived inside ``sigterm_unwinds``. A BaseException, as KeyboardInterrupt is, so that no
+    ``except Exception`` stops it: only ``finally`` blocks and ``with`` exits run on its way out."""
+
+
+@contextlib.contextmanager
+def sigterm_unwinds() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``Terminated`` in the main thread instead of ending the process on the spot.
+
+    So a SIGTERM (``kill PID``, a job scheduler, a closing notebook server) unwinds like Ctrl-C: temporary files
+    are deleted and child processes stopped. Once the block has unwound, the signal is sent again under the
+    handler that was there before, so the process still ends as the sender asked (status -15 by default). A
+    second SIGTERM during the clean-up does not interrupt it. Python runs signal handlers in the main thread only:
+    elsewhere, nested in another ``sigterm_unwinds``, or where SIGTERM is ignored, this changes nothing.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+    if (threading.current_thread() is not threading.main_thread() or previous in (signal.SIG_IGN, None)
+            or getattr(previous, "unwinds", False)):
+        yield
+        return
+    received: list[int] = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        if len(received) == 1:
+            raise Terminated(f"stopped by signal {signum} (SIGTERM)")
+
+    handler.unwinds = True  # marks a nested sigterm_unwinds
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if received:
+            sys.stdout.flush()  # what was printed goes out before the default handler ends the process
+            sys.stderr.flush()
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def make_readable(path: str | Path) -> None:

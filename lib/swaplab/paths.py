@@ -18,6 +18,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # the self-swap diagnostic: a face through its own decoder and pasted back, the ceiling of any swap the model makes.
 DIRECTIONS = {"a2b": "b", "b2a": "a", "a2a": "a", "b2b": "b"}
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")  # inputs read as stills, not videos
+VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".m4v", ".gif")  # what a folder's videos end in
 
 
 def repo_root() -> Path:

@@ -28,10 +28,12 @@ import ast
 import itertools
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from swaplab import paths, tracking
-from swaplab.notebooks import run_notebook
+from swaplab.files import atomic_path
+from swaplab.notebooks import NotebookError, run_notebook
 
 STAGES = ("03_train", "04_swap", "05_evaluate")
 
@@ -88,7 +90,8 @@ def _keep_metrics(data_dir: Path, weights_dir: Path, project: str, run: str, dir
     src = paths.reports_dir(data_dir, project) / f"metrics_{direction}.json"
     if not src.exists():
         raise FileNotFoundError(f"05_evaluate wrote no {src} for RUN={run!r}: see its executed notebook")
-    shutil.copy(src, paths.run_dir(weights_dir, project, run) / src.name)
+    with atomic_path(paths.run_dir(weights_dir, project, run) / src.name) as tmp:  # a run folder holds whole files only
+        shutil.copyfile(src, tmp)
 
 
 def _assignments(items: list[str], what: str) -> dict:
@@ -124,9 +127,13 @@ def main(argv: list[str] | None = None) -> int:
         if not sep:
             ap.error(f"--grid {item!r}: write NAME=v1,v2")
         grid[key] = [_literal(v) for v in values.split(",")]
-    rows = sweep(args.project, grid, _assignments(args.common, "--common"), _assignments(args.train, "--train"),
-                 _assignments(args.swap, "--swap"), _assignments(args.evaluate, "--evaluate"),
-                 stages=tuple(s.strip() for s in args.stages.split(",")), prefix=args.prefix)
+    try:
+        rows = sweep(args.project, grid, _assignments(args.common, "--common"), _assignments(args.train, "--train"),
+                     _assignments(args.swap, "--swap"), _assignments(args.evaluate, "--evaluate"),
+                     stages=tuple(s.strip() for s in args.stages.split(",")), prefix=args.prefix)
+    except NotebookError as e:  # one line; SIGTERM or Ctrl-C reached the kernel (03_train saved first): 128 + it
+        print(f"swaplab.sweep: {e}", file=sys.stderr, flush=True)
+        return 128 + e.signum if e.signum else 1
     print(tracking.format_table(rows))
     return 0
 

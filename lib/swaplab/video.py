@@ -31,7 +31,7 @@ from typing import Iterator
 import numpy as np
 
 from .files import make_readable, run_ahead, temp_path
-from .paths import IMAGE_EXTS  # stills: an image folder or one image is read as frames
+from .paths import IMAGE_EXTS, VIDEO_EXTS  # stills: an image folder or one image is read as frames
 
 _DAMAGE = re.compile(r"error|corrupt|damaged|concealing|invalid|missing", re.I)
 FOLDER_FPS = 25.0  # frames of an image folder are given this rate, so times and ranges mean something
@@ -77,6 +77,12 @@ class Frame:
 
 def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
+
+
+def video_files(folder: Path) -> list[Path]:
+    """The videos (``VIDEO_EXTS``, GIFs included) directly in ``folder``, sorted; hidden files and subfolders aside."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in VIDEO_EXTS and not p.name.startswith(".")
+                  and p.is_file())
 
 
 def probe(path: str | Path) -> VideoInfo:
