@@ -191,14 +191,14 @@ def test_a_batch_reports_and_skips_a_bad_file(model, tmp_path):
     (folder / "notes.txt").write_text("not media")
     clip = folder / "clip.gif"
     clip.write_bytes(assets.fetch(WOMAN, progress=False).read_bytes())
-    inputs = batch.expand(folder)
+    inputs = swap.input_files(folder)
     assert [p.name for p in inputs] == ["broken.mp4", "clip.gif", "still.png"]
     rows = batch.convert_many(inputs, model, tmp_path / "out", swap.SwapOptions(), progress=False)
     assert [bool(r["error"]) for r in rows] == [True, False, False] and "broken.mp4" in rows[0]["error"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip_a2b.mp4", "still_a2b.png"]
     assert rows[1]["frames"] == 23 and rows[2]["faces_swapped"] == 1
     assert "2 of 3 converted, 1 skipped" in batch.table(rows)
-    assert batch.expand(str(folder / "*.png")) == [folder / "still.png"]
+    assert swap.input_files(str(folder / "*.png")) == [folder / "still.png"]
 
 
 def test_the_grid_overlay_draws_the_mask_edge_and_the_hair():

@@ -5,6 +5,8 @@ folders and sample clips."""
 import pickle
 import shutil
 
+import cv2
+import numpy as np
 import pytest
 
 from swaplab import assets, collect, faceset, paths
@@ -66,8 +68,15 @@ def test_collect_config_resolves_a_folder_glob_and_refuses_a_range_on_an_image_f
     shutil.copy(assets.fetch(CLIP, data_dir=tmp_path), clips / "two.mpg")
     config = collect.CollectConfig(sources=[str(clips / "*.mpg")], data_dir=str(tmp_path)).validate()
     assert [s.path.name for s in config.specs] == ["one.mpg", "two.mpg"]
+    # a folder of videos is collected video by video, so a range applies to each; a folder of images has no time
+    ranged = collect.CollectConfig(sources=[str(clips)], time_ranges=["0:00-0:01"], data_dir=str(tmp_path)).validate()
+    assert [s.path.name for s in ranged.specs] == ["one.mpg", "two.mpg"]
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(stills / f"{i}.png"), np.full((32, 32, 3), 100 * i, np.uint8))
     with pytest.raises(ValueError, match="is an image folder: time ranges apply to videos only"):
-        collect.CollectConfig(sources=[str(clips)], time_ranges=["0:00-0:01"], data_dir=str(tmp_path)).validate()
+        collect.CollectConfig(sources=[str(stills)], time_ranges=["0:00-0:01"], data_dir=str(tmp_path)).validate()
 
 
 # ---------------------------------------------------------------- 02_align

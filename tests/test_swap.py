@@ -55,7 +55,10 @@ def test_range_fps_audio_faces_and_tag(model, clip, tmp_path):
     report = swap.convert(clip, model, out, opts, progress=False)
     info = video.probe(out)
     assert (report.frames, info.frame_count, info.fps) == (30, 30, 25.0)
-    assert (report.faces_swapped, report.frames_without_face, report.warnings) == (30, 0, [])
+    assert (report.faces_swapped, report.frames_without_face) == (30, 0)
+    # a 64 px face over a GRID face of ~175 px: stretched ~2.8x, and the one warning says so
+    assert report.drawn_size == 64 and 2.5 < report.stretch < 3.1
+    assert len(report.warnings) == 1 and f"stretched {report.stretch:.1f}x" in report.warnings[0]
     lengths = video.stream_durations(out)
     assert abs(lengths["video"] - 1.2) < 0.01 and abs(lengths["audio"] - 1.2) < 0.06
     assert info.tags["comment"] == SYNTHETIC_TAG and info.tags["description"] == SYNTHETIC_TAG
@@ -171,7 +174,8 @@ def test_scrubber_writes_the_chosen_values_back(model, clip):
     namespace = {"MASK_ERODE": 3, "DIRECTION": "b2a"}
     panel = widgets.scrubber(clip, model, swap.SwapOptions(), namespace)
     frame, row1, row2, image = panel.children
-    (erode, blur, sharp), (color, mode, mask) = row1.children, row2.children
+    (erode, blur, sharp), (color, mode, mask, detail) = row1.children, row2.children
+    assert detail.disabled  # this run has no detail stage: nothing to switch
     before = image.value
     erode.value, color.value, mode.value, frame.value = 7, "hist", "seamless", 40
     assert image.value != before and image.value[:2] == b"\xff\xd8"  # a new JPEG
@@ -182,7 +186,7 @@ def test_scrubber_writes_the_chosen_values_back(model, clip):
     mask.value = "hull-hair"
     assert image.value != sharpened  # the hair model ran and the mask panel redrew
     assert namespace == {"MASK_ERODE": 7, "MASK_BLUR": blur.value, "SHARPEN": 1.0, "COLOR": "hist", "BLEND": "seamless",
-                         "MASK": "hull-hair", "DIRECTION": "b2a"}
+                         "MASK": "hull-hair", "DETAIL": True, "DIRECTION": "b2a"}
     chosen = swap.SwapOptions.from_parameters(namespace)
     assert (chosen.mask_erode, chosen.sharpen, chosen.color, chosen.blend, chosen.direction) == (7, 1.0, "hist", "seamless", "b2a")
 

@@ -7,6 +7,7 @@ Modules are imported lazily by the notebooks (``from swaplab import video``) so
 that importing ``swaplab`` itself never pulls in TensorFlow or MediaPipe.
 Importing it sets their log levels; in a Jupyter kernel (the notebooks), or with
 ``SWAPLAB_QUIET=1``, it also filters their C++ chatter off stderr (``swaplab._quiet``;
+``python -m swaplab.train_worker`` installs the same filter itself;
 ``SWAPLAB_VERBOSE=1`` shows everything). A plain Python program that imports the
 library keeps its own stderr untouched.
 """

@@ -13,17 +13,20 @@ decoder that draws the output has enough faces (the data rule of 02_align):
 It collects, aligns and checks coverage, trains the default CPU recipe for a
 fixed budget, swaps HOLDOUT_A to B (side by side, with its audio), self-swaps
 HOLDOUT_B, evaluates both, and prints the figures. Executed notebooks go to
-``runs/<project>/``.
+``runs/<project>/``. A notebook that fails ends the demo with one line and status 1; SIGTERM or
+Ctrl-C go to the running notebook's kernel (``notebooks.run_notebook``), where 03_train saves the
+step it reached before the demo ends with one line and status 128 + the signal.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 from . import assets
-from .notebooks import run_notebook
+from .notebooks import NotebookError, run_notebook
 from .paths import repo_root
 
 HOLDOUT_A = "samples/grid/s2/pwij3p.mpg"  # s2, never trained on: the clip the demo swaps into s1
@@ -67,7 +70,7 @@ def steps(project: str, run: str, budget_min: float, model: str) -> list[tuple[s
 
 
 class TrainingLines:
-    """A papermill ``stdout_file`` that passes on 03_train's progress lines (``step 120/~3344 ...``) only,
+    """A papermill ``stdout_file`` that passes on 03_train's progress lines (``step 120/~3344 ...``, ``detail step ...``) only,
     one per ``every`` seconds at most (03_train prints one every 10 s of training)."""
 
     def __init__(self, every: float = 60.0):
@@ -75,7 +78,7 @@ class TrainingLines:
 
     def write(self, text: str) -> None:
         for line in text.splitlines():
-            if line.startswith("step ") and time.monotonic() - self.last >= self.every:
+            if line.startswith(("step ", "detail step ")) and time.monotonic() - self.last >= self.every:
                 self.last = time.monotonic()
                 print(f"      {line}", flush=True)
 
@@ -84,18 +87,20 @@ class TrainingLines:
 
 
 def headline(metrics_swap: dict, metrics_self: dict | None) -> str:
-    """The demo's figures in one line, e.g. ``detail 0.74 of input (placed like a 0.8 px blur), self-swap SSIM 0.93,
-    identity 100 % (4-way, 40 frames), pose 2.1 deg``."""
+    """The demo's figures in one line, e.g. ``self-swap fine detail 0.70 (a perfect 64 px model: 0.67, 128 px: 0.94;
+    like a 1.3 px blur), identity 100 % (4-way, 40 frames), pose 2.1 deg, jitter 0.95 of the input``: the self-swap's
+    full-reference sharpness beside what perfect models score on the same frames, then the swap's identity and pose."""
     s = metrics_swap["summary"]
+    own = (metrics_self or {}).get("summary", {})
 
     def fmt(v, spec):
         return "n/a" if v is None else format(v, spec)
 
-    ssim = (metrics_self or {}).get("summary", {}).get("face_ssim")
-    return (f"detail {fmt(s.get('detail_ratio'), '.2f')} of input (placed like a {fmt(s.get('detail_blur_sigma'), '.1f')} px blur), "
-            f"self-swap SSIM {fmt(ssim, '.3f')}, "
-            f"identity {fmt(s.get('identity_retrieval'), '.0%')} ({s.get('identity_candidates')}-way, "
-            f"{s.get('identity_frames')} frames), pose {fmt(s.get('pose_error_deg'), '.1f')} deg")
+    return (f"self-swap fine detail {fmt(own.get('detail_fine'), '.2f')} (a perfect 64 px model: "
+            f"{fmt(own.get('ceiling64_fine'), '.2f')}, 128 px: {fmt(own.get('ceiling128_fine'), '.2f')}; like a "
+            f"{fmt(own.get('detail_fine_blur_px'), '.1f')} px blur), identity {fmt(s.get('identity_retrieval'), '.0%')} "
+            f"({s.get('identity_candidates')}-way, {s.get('identity_frames')} frames), pose {fmt(s.get('pose_error_deg'), '.1f')} deg, "
+            f"jitter {fmt(s.get('jitter_ratio'), '.2f')} of the input")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,8 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         step_dir = out_dir / f"{i:02d}_{name}_{tag}".rstrip("_")
         step_dir.mkdir(parents=True, exist_ok=True)
         # the kernel's own stderr (Jupyter's transport and shutdown notices) goes to a file, not the console
-        run_notebook(name, params, step_dir, stdout_file=TrainingLines() if name == "03_train" else None,
-                     kernel_log=step_dir / "kernel.log")
+        try:
+            run_notebook(name, params, step_dir, stdout_file=TrainingLines() if name == "03_train" else None,
+                         kernel_log=step_dir / "kernel.log")
+        except NotebookError as e:  # one line; SIGTERM or Ctrl-C reached the kernel (03_train saved first): 128 + it
+            print(f"swaplab.demo: {e}; to go on from here: python -m swaplab.demo --from-step {i} (same options)",
+                  file=sys.stderr, flush=True)
+            return 128 + e.signum if e.signum else 1
         print(f"      done in {time.time() - t:.0f}s", flush=True)
 
     data = repo_root() / "data" / args.project

@@ -8,7 +8,8 @@ Per frame::
       -> face tracks and the target choice (``targets``: the source person by identity, the largest, or all)
       -> One-Euro smoothing per track -> alignment matrix -> crop at the model's size (+ hair, ``masks``)
       -> [batch of ``batch_size`` faces] -> ONE model call (encoder + the other side's decoder)
-      -> colour transfer + mask (crop space) -> paste into the mask's box only -> label
+      -> the run's detail stage (``detail.Cascade``): the face drawn again at 128-256 px by the target's detail net
+      -> colour transfer + mask (crop space, at the drawn size) -> paste into the mask's box only -> label
       -> side by side (original | swapped) -> encode (writer thread + ffmpeg, audio muxed)
 
 Three things overlap on a 2-core CPU: ffmpeg decodes and encodes in its own
@@ -18,21 +19,25 @@ TensorFlow and OpenCV all release the GIL while they work, so Python threads
 are enough.
 
 ``convert`` checks its input as 01_collect does (``video.verify``) before any slow
-work, and writes the output atomically (``video.VideoWriter``): an exception or a
-KeyboardInterrupt anywhere leaves nothing at the output path, and the temporary
-file of a run killed outright is removed by the next conversion to that path.
+work, and writes the output atomically (``video.VideoWriter``): an exception, a
+KeyboardInterrupt or a SIGTERM (``files.sigterm_unwinds``) anywhere stops ffmpeg
+and deletes the hidden temporary file, leaving nothing at the output path. What a
+run killed outright (kill -9) leaves, the next conversion into the same folder
+removes, and says so (``remove_partial_outputs``).
 ``preview_frame`` runs the very same per-frame code (``FramePipeline``) on one frame:
 04_swap's preview, and ``widgets.scrubber`` for each frame and control it shows.
 
 ``SwapOptions`` holds the knobs of a conversion; ``SwapJob`` is 04_swap's checking
 cell (``swaplab.params``): the project, run, input(s), output and options, all
-checked and resolved before a frame is decoded. ``batch.convert_many`` converts
-a folder or glob of inputs with ``convert``.
+checked and resolved before a frame is decoded. INPUT may be a folder or glob
+(``is_batch``, ``input_files``); the batch driver above this module,
+``batch.convert_many``, then converts each file with ``convert``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -47,7 +52,9 @@ from .cuts import CutDetector
 from .params import Parameters
 from .paths import DIRECTIONS
 
-STAGES = ("decode", "landmarks", "align", "model", "blend", "encode")
+STAGES = ("decode", "landmarks", "align", "model", "detail", "blend", "encode")
+STRETCH_WARNING = 1.5  # faces stretched more than this from the drawn size to the frame get a warning: they will look soft
+MEDIA_EXTS = paths.VIDEO_EXTS + paths.IMAGE_EXTS  # the files of a folder or glob that a batch converts
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 
 
@@ -79,6 +86,7 @@ class SwapOptions(Parameters):
     max_faces: int | None = None  # most faces per frame; None: 1 for "largest" (MediaPipe tracks it, cheapest), else 4
     cut_threshold: float = 10.0  # scene cut when the frame changes by > this many grey levels (and 3x the recent); 0 = off
     mask: str = "hull"  # "hull": landmark hull; "hull-hair": hull minus hair (hair segmentation model)
+    detail: bool = True  # draw faces with the run's detail stage when it has one; False: the autoencoder's face, stretched
 
     def validate(self) -> "SwapOptions":
         """Check every knob; raises ``NAME=value: what to do`` (``Parameters.bad``); returns ``self``."""
@@ -90,7 +98,7 @@ class SwapOptions(Parameters):
             self.bad("duration", "must be > 0 seconds, or None for the rest of the input")
         if self.output_width is not None and not 16 <= self.output_width <= 7680:
             self.bad("output_width", "use a width in pixels between 16 and 7680, or None for the input's width")
-        self.check_flags("side_by_side")
+        self.check_flags("side_by_side", "detail")
         if self.color not in blend.COLOR_MODES:
             self.bad("color", f"choose one of {blend.COLOR_MODES}")
         if self.blend not in blend.BLEND_MODES:
@@ -177,14 +185,12 @@ class SwapJob(Parameters):
 
     def _resolve_input(self) -> None:
         """``batch``, ``inputs``, and ``input_path`` with its ``info``, checked as 01_collect checks a video."""
-        from . import batch  # here, not at the top: batch imports this module (its convert_many runs convert)
-
         if not str(self.input):
             self.bad("input", "give a video or photo, a folder or glob of them, a collected source's name or a sample key")
-        self.batch = batch.is_batch(self.input) and not Path(self.input).is_file()
-        self.inputs = batch.expand(self.input) if self.batch else [assets.resolve_media(self.input, self.data_dir, self.project)]
+        self.batch = is_batch(self.input) and not Path(self.input).is_file()
+        self.inputs = input_files(self.input) if self.batch else [assets.resolve_media(self.input, self.data_dir, self.project)]
         try:  # an image renamed .mp4 or a cut-short file is refused here with its real cause
-            self.input_path, self.info = batch.first_readable(self.inputs) if self.batch else \
+            self.input_path, self.info = first_readable(self.inputs) if self.batch else \
                 (self.inputs[0], video.verify(self.inputs[0]))
         except video.VideoError as e:
             raise video.VideoError(f"INPUT={self.input!r}: {e}") from None
@@ -199,6 +205,35 @@ class SwapJob(Parameters):
         ending = set(photos.PHOTO_EXTS) if self.info.codec == "image" else {".mp4"}
         if not self.batch and self.output_path.suffix.lower() not in ending:
             self.bad("output", f"must end in {' or '.join(sorted(ending))} for {self.input_path.name}")
+
+
+def is_batch(value: str | Path) -> bool:
+    """True for a glob pattern or a folder (each file in it is its own input)."""
+    return any(c in str(value) for c in "*?[") or Path(value).is_dir()
+
+
+def input_files(value: str | Path) -> list[Path]:
+    """The media files of a folder (not recursive) or a glob pattern, sorted; raises if there are none."""
+    value = str(value)
+    if Path(value).is_dir():
+        found = [p for p in sorted(Path(value).iterdir()) if p.is_file() and not p.name.startswith(".")]
+    else:
+        found = [Path(p) for p in sorted(glob.glob(value)) if Path(p).is_file()]
+    found = [p for p in found if p.suffix.lower() in MEDIA_EXTS]
+    if not found:
+        raise FileNotFoundError(f"INPUT={value!r} matches no video or image ({', '.join(MEDIA_EXTS)}): "
+                                "check the folder or pattern")
+    return found
+
+
+def first_readable(inputs: list[Path]) -> tuple[Path, video.VideoInfo]:
+    """(path, info) of the first input ffmpeg can read (for the preview); raises if none can be."""
+    for path in inputs:
+        try:
+            return path, video.verify(path)
+        except video.VideoError:
+            continue
+    raise video.VideoError(f"INPUT: none of the {len(inputs)} files can be read as a video or image; check them")
 
 
 @dataclass
@@ -224,6 +259,8 @@ class ConvertReport:
     width: int = 0  # output size
     height: int = 0
     ms_per_frame: dict = field(default_factory=dict)  # stage -> wall ms per frame spent in it (stages overlap)
+    drawn_size: int = 0  # px of the faces the model drew (the detail stage's size, or the autoencoder's)
+    stretch: float | None = None  # median frame px per drawn px over the swapped faces: > 1 means stretched, softer
     warnings: list = field(default_factory=list)
     options: dict = field(default_factory=dict)
 
@@ -236,11 +273,13 @@ class FaceJob:
     """One face located in one frame, ready for the model."""
 
     matrix: np.ndarray  # (2, 3) float64 frame px -> crop px
-    crop: np.ndarray  # (S, S, 3) uint8 RGB aligned crop at the model's size
-    landmarks: np.ndarray  # (478, 2) float64 in crop px (for the mask)
+    crop: np.ndarray  # (S, S, 3) uint8 RGB aligned crop at the model's size: what the model reads
+    landmarks: np.ndarray  # (478, 2) float64 in px of the drawn size (for the mask)
     track: int = -1  # the face track's id
     raw: np.ndarray | None = None  # (478, 2) float64 frame px as detected, before smoothing
-    hair: np.ndarray | None = None  # (S, S) float32 hair probability in the crop (MASK="hull-hair")
+    hair: np.ndarray | None = None  # (O, O) float32 hair probability in the drawn crop (MASK="hull-hair")
+    ref: np.ndarray | None = None  # (O, O, 3) uint8: the input's face at the drawn size O (colour reference, seamless)
+    out_matrix: np.ndarray | None = None  # (2, 3) frame px -> px of the drawn size (the paste)
 
 
 def configure_threads(intra_op: int | None = None) -> bool:
@@ -291,8 +330,12 @@ class FramePipeline:
     """
 
     def __init__(self, model, options: SwapOptions, mode: str = "video", reference: np.ndarray | None = None):
-        self.model, self.options, self.mode = model, options.validate(), mode
-        self.size = int(model.image_size)
+        self.model, self.options, self.mode = runs.load_cascade(model), options.validate(), mode
+        self.size = int(self.model.image_size)
+        self.detail = self.model.detail if options.detail else None  # the target person's detail net draws the face again
+        self.out_size = self.detail.size if self.detail is not None else self.size  # px of the faces pasted
+        self.stretch: list[float] = []  # frame px per drawn px, per located face
+        self.model.blender.reset()  # track ids start again: no exemplar weights carried over from another video
         on = options.smoothing > 0 and mode == "video"
         smoothing = (options.smoothing, options.smoothing_beta) if on else None
         self.tracker = targets.Tracker(options.target, reference, smoothing)
@@ -314,6 +357,7 @@ class FramePipeline:
         """A scene cut: nothing carries over (tracks, smoothing, identity, hair, MediaPipe's own tracking)."""
         self.cuts.append({"frame": int(index), "time": round(float(t), 3)})
         self.tracker.reset()
+        self.model.blender.reset()
         if self.hair is not None:
             self.hair.reset()
         self.landmarker.close()
@@ -340,27 +384,44 @@ class FramePipeline:
         chosen = self.tracker.update(image, [(f.landmarks * scale, f.size * scale) for f in faces], t)
         jobs = []
         for track, lms, raw in chosen:
-            matrix = align.alignment_matrix(lms, self.size)
-            job = FaceJob(matrix, align.crop(image, matrix, self.size), align.transform_points(lms, matrix), track.id, raw)
-            if self.hair is not None:
-                job.hair = self.hair(image, matrix, self.size, key=track.id if self.mode == "video" else None)
-            jobs.append(job)
+            jobs.append(self._job(image, lms, track.id, raw))
         self.timings["align"] += time.perf_counter() - t1
         return jobs
 
+    def _job(self, image: np.ndarray, lms: np.ndarray, track: int, raw: np.ndarray) -> FaceJob:
+        """One face of the frame: its crop at the model's size and, at the size it is drawn at, the input's face,
+        the landmarks, the paste's matrix and the hair."""
+        matrix = align.alignment_matrix(lms, self.size)
+        out = matrix if self.out_size == self.size else align.rescale(matrix, self.size, self.out_size)
+        crop = align.crop(image, matrix, self.size)
+        ref = crop if out is matrix else align.crop(image, out, self.out_size)
+        job = FaceJob(matrix, crop, align.transform_points(lms, out), track, raw, ref=ref, out_matrix=out)
+        if self.hair is not None:
+            job.hair = self.hair(image, out, self.out_size, key=track if self.mode == "video" else None)
+        self.stretch.append(1.0 / float(np.hypot(*out[0, :2])))  # frame px per drawn px
+        return job
+
     def swap_faces(self, jobs: list[FaceJob]) -> np.ndarray:
-        """(N, S, S, 3) float32 in [0, 1]: the jobs' crops rendered by the other side's decoder, one call."""
+        """(N, O, O, 3) float32 in [0, 1]: the jobs' crops rendered by the other side's decoder (one call), then
+        drawn again at the detail stage's size O by the target's detail net (without one, O is the model's size)."""
         t0 = time.perf_counter()
         crops = np.stack([j.crop for j in jobs])  # (N, S, S, 3) uint8; the model scales to [0, 1]
-        out = self.model.swap(crops, to=DIRECTIONS[self.options.direction])
-        self.timings["model"] += time.perf_counter() - t0
+        to = DIRECTIONS[self.options.direction]
+        out = self.model.autoencoder.swap(crops, to=to)
+        t1 = time.perf_counter()
+        self.timings["model"] += t1 - t0
+        if self.detail is not None:  # the target's exemplars, found by each face's landmarks, steady along its track
+            tracks = [j.track for j in jobs] if self.mode == "video" else None
+            fine = self.model.exemplar_detail([j.landmarks for j in jobs], to, self.options.direction[0], tracks)
+            out = self.detail.enhance(out, to, fine)
+            self.timings["detail"] += time.perf_counter() - t1
         return out
 
     def mask(self, job: FaceJob) -> np.ndarray:
-        """(S, S) float32 in [0, 1]: the paste mask of ``job`` under the options' MASK, erosion and blur."""
-        k = self.size / 64  # the mask's knobs are in px of a 64 px crop: the same share of the face at any model size
+        """(O, O) float32 in [0, 1]: the paste mask of ``job`` at the drawn size, under the options' MASK, erosion and blur."""
+        k = self.out_size / 64  # the mask's knobs are in px of a 64 px crop: the same share of the face at any size
         o = self.options
-        return masks.face_mask(job.landmarks, self.size, round(o.mask_erode * k), round(o.mask_blur * k), job.hair)
+        return masks.face_mask(job.landmarks, self.out_size, round(o.mask_erode * k), round(o.mask_blur * k), job.hair)
 
     def compose(self, image: np.ndarray, jobs: list[FaceJob], swapped) -> np.ndarray:
         """The output frame: (H, W or 2W, 3) uint8; ``swapped[i]`` is ``jobs[i]``'s face. ``image`` is never modified."""
@@ -374,14 +435,14 @@ class FramePipeline:
         right = out[:, w:] if o.side_by_side else out
         right[:] = image
         for job, face in zip(jobs, swapped):
-            mask = self.mask(job)  # (S, S) float32
-            ref = job.crop.astype(np.float32) * (1.0 / 255.0)
-            face = blend.sharpen(np.ascontiguousarray(face, np.float32), o.sharpen, sigma=self.size / 128)
+            mask = self.mask(job)  # (O, O) float32
+            ref = job.ref.astype(np.float32) * (1.0 / 255.0)
+            face = blend.sharpen(np.ascontiguousarray(face, np.float32), o.sharpen, sigma=self.out_size / 128)
             face = blend.color_transfer(face, ref, mask, o.color)
             face8 = np.clip(face * 255.0 + 0.5, 0, 255).astype(np.uint8)
             if o.blend == "seamless":
-                face8 = blend.seamless(face8, job.crop, mask)
-            blend.paste(right, face8, mask, job.matrix)
+                face8 = blend.seamless(face8, job.ref, mask)
+            blend.paste(right, face8, mask, job.out_matrix)
         blend.put_label(right, o.label)
         self.timings["blend"] += time.perf_counter() - t0
         return out
@@ -415,8 +476,9 @@ def convert(
         return convert_photo(input_path, model, output, o, project=project, reference=reference)
     duration = o.duration
     configure_threads()
-    model = runs.load(model, project)
+    model = runs.load_cascade(model, project)
     output = Path(output)
+    remove_partial_outputs(output.parent)
     total = int(round((duration if duration is not None else info.duration - o.start) * info.fps))
     report = ConvertReport(str(input_path), str(output), o.direction, o.start, duration, options=dataclasses.asdict(o))
     reader = video.FrameReader(input_path, start=o.start, duration=duration, width=o.output_width)
@@ -427,22 +489,34 @@ def convert(
     located = _located(reader, pipe)
     preview = _Previewer(on_preview, preview_every, o.side_by_side)
     t_start = time.perf_counter()
-    try:
-        # an exception or KeyboardInterrupt inside this block makes the writer delete its temporary file
-        with video.VideoWriter(output, info.fps, audio_from=input_path, audio_start=o.start, audio_duration=duration,
-                               metadata=meta, crf=o.crf, preset=o.preset) as writer:
-            for batch in _batches(located, o.batch_size):
-                _write_batch(batch, pipe, writer, report, tick, preview)
-            t_close = time.perf_counter()
-        pipe.timings["encode"] += time.perf_counter() - t_close  # the encoder's tail, the audio mux, the rename
-    finally:
-        located.close()  # stop the locate thread (and the decoder) before its landmarker is closed
-        pipe.close()
-        close_bar()
+    # an exception, KeyboardInterrupt or SIGTERM inside this block makes the writer stop ffmpeg and delete its
+    # temporary file, and the ``finally`` stop the decoder; only then does a SIGTERM end the process
+    with files.sigterm_unwinds():
+        try:
+            with video.VideoWriter(output, info.fps, audio_from=input_path, audio_start=o.start,
+                                   audio_duration=duration, metadata=meta, crf=o.crf, preset=o.preset) as writer:
+                for batch in _batches(located, o.batch_size):
+                    _write_batch(batch, pipe, writer, report, tick, preview)
+                t_close = time.perf_counter()
+            pipe.timings["encode"] += time.perf_counter() - t_close  # the encoder's tail, the audio mux, the rename
+        finally:
+            located.close()  # stop the locate thread (and the decoder) before its landmarker is closed
+            pipe.close()
+            close_bar()
     report.seconds, report.frames = time.perf_counter() - t_start, writer.frames_written
     report.width, report.height = reader.out_size[0] * (2 if o.side_by_side else 1), reader.out_size[1]
     _finish_report(report, pipe, input_path, o)
     return report
+
+
+def remove_partial_outputs(folder: str | Path) -> list[Path]:
+    """Delete the hidden temporary files that conversions killed outright (kill -9, a crash) left in ``folder``,
+    whatever output they were for, and print one line naming them; returns them. A live conversion's file stays."""
+    removed = files.remove_stale_temps_in(folder)
+    if removed:
+        names = ", ".join(p.name for p in removed[:3]) + (f" and {len(removed) - 3} more" if len(removed) > 3 else "")
+        print(f"removed {len(removed)} partial file{'s' * (len(removed) > 1)} that stopped runs left in {folder}: {names}")
+    return removed
 
 
 def _verify(input_path, o: SwapOptions) -> video.VideoInfo:
@@ -479,6 +553,15 @@ def _finish_report(report: ConvertReport, pipe: FramePipeline, input_path, o: Sw
     report.target, report.cuts = o.target, list(pipe.cuts)
     report.faces_seen, report.faces_swapped_by_kind = found["faces_seen"], found["faces_swapped"]
     report.tracks, report.embedded = found["tracks"], found["embedded"]
+    report.drawn_size = pipe.out_size
+    report.stretch = round(float(np.median(pipe.stretch)), 2) if pipe.stretch else None
+    if report.stretch is not None and report.stretch > STRETCH_WARNING:
+        msg = (f"the faces span about {report.stretch * pipe.out_size:.0f} px in {Path(input_path).name}, but are drawn at "
+               f"{pipe.out_size} px and stretched {report.stretch:.1f}x: they will look soft"
+               + ("; a run with a detail stage (03_train's DETAIL_SIZE) draws them larger" if pipe.out_size < 256 else
+                  "; a smaller OUTPUT_WIDTH, or 02_align's FACE_SIZE and DETAIL_SIZE above 256, keep them sharp"))
+        report.warnings.append(msg)
+        warnings.warn(msg, stacklevel=3)
     if report.faces_swapped == 0:
         seen = sum(report.faces_seen.values())
         why = f"{seen} faces were seen, none of them the target ({o.target})" if seen else "no face was found"
@@ -493,9 +576,10 @@ def convert_photo(input_path: str | Path, model, output: str | Path, options: Sw
     o = (options or SwapOptions()).validate()
     output = Path(output)
     photos.check_output(output)
+    remove_partial_outputs(output.parent)
     reference = reference if reference is not None else _reference(o, source)
     configure_threads()
-    model = runs.load(model, project)
+    model = runs.load_cascade(model, project)
     image = next(iter(video.FrameReader(input_path, width=o.output_width))).image
     report = ConvertReport(str(input_path), str(output), o.direction, 0.0, None, options=dataclasses.asdict(o))
     pipe = FramePipeline(model, o, mode="image", reference=reference)
@@ -611,9 +695,11 @@ def preview_frame(
     ``options.side_by_side`` is ignored (the caller shows both).
     """
     o = dataclasses.replace((options or SwapOptions()).validate(), side_by_side=False)
-    model = runs.load(model)
     cache = {} if cache is None else cache
-    built = (id(model), o.target, o.mask, o.max_faces, id(source))  # what the pipeline itself depends on
+    if cache.get("model_of") is not model:  # a run folder is loaded once, not for every frame the scrubber shows
+        cache.update(model=runs.load_cascade(model), model_of=model)
+    model = cache["model"]
+    built = (id(model), o.target, o.mask, o.max_faces, o.detail, id(source))  # what the pipeline itself depends on
     pipe = cache.get("pipeline")
     if pipe is None or cache.get("built") != built:
         if pipe is not None:

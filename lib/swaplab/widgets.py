@@ -180,7 +180,7 @@ def scrubber(input_path: str | Path, model, options, namespace: dict | None = No
 
     Every change re-renders the preview through ``preview_frame`` and, when
     ``namespace`` (a notebook's ``globals()``) is given, writes MASK_ERODE, MASK_BLUR,
-    SHARPEN, COLOR, BLEND and MASK back into it: the values a headless run would use.
+    SHARPEN, COLOR, BLEND, MASK and DETAIL back into it: the values a headless run would use.
     Beside the frames, each swapped face's aligned crop shows its paste mask
     (green) and the hair cut out of it (red, MASK="hull-hair"). ``options``: a
     ``swap.SwapOptions``; ``source`` as in ``swap.convert``.
@@ -203,11 +203,14 @@ def scrubber(input_path: str | Path, model, options, namespace: dict | None = No
     color = w.Dropdown(options=list(blend.COLOR_MODES), value=options.color, description="colour")
     mode = w.Dropdown(options=list(blend.BLEND_MODES), value=options.blend, description="blend")
     mask = w.Dropdown(options=list(masks.MASKS), value=options.mask, description="mask")
+    # the run's detail stage on or off: the autoencoder's face stretched, against the same face drawn again at 256 px
+    has_detail = getattr(model, "detail", None) is not None
+    detail = w.Checkbox(value=options.detail and has_detail, description="detail stage", disabled=not has_detail)
     image = w.Image(format="jpeg")
 
     def update(_=None) -> None:
         chosen = {"MASK_ERODE": erode.value, "MASK_BLUR": blur.value, "SHARPEN": sharp.value, "COLOR": color.value,
-                  "BLEND": mode.value, "MASK": mask.value}
+                  "BLEND": mode.value, "MASK": mask.value, "DETAIL": detail.value if has_detail else options.detail}
         if namespace is not None:
             namespace.update(chosen)
         o = dataclasses.replace(options, **{k.lower(): v for k, v in chosen.items()})
@@ -215,10 +218,10 @@ def scrubber(input_path: str | Path, model, options, namespace: dict | None = No
         panels = [original, swapped] + [_mask_panel(cache["pipeline"], job, original.shape[0]) for job in cache["jobs"]]
         image.value = cv2.imencode(".jpg", cv2.cvtColor(np.hstack(panels), cv2.COLOR_RGB2BGR))[1].tobytes()
 
-    for control in (frame, erode, blur, sharp, color, mode, mask):
+    for control in (frame, erode, blur, sharp, color, mode, mask, detail):
         control.observe(update, names="value")
     update()
-    return w.VBox([frame, w.HBox([erode, blur, sharp]), w.HBox([color, mode, mask]), image])
+    return w.VBox([frame, w.HBox([erode, blur, sharp]), w.HBox([color, mode, mask, detail]), image])
 
 
 def live_preview(height: int = 180):
@@ -249,5 +252,5 @@ def _mask_panel(pipe, job, height: int):
 
     from . import masks
 
-    tinted = masks.overlay(job.crop, pipe.mask(job), job.hair)
+    tinted = masks.overlay(job.ref, pipe.mask(job), job.hair)  # the input's face at the size the swap is drawn
     return cv2.resize(tinted, (height, height), interpolation=cv2.INTER_NEAREST)

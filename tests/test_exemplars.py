@@ -1,0 +1,77 @@
+"""Exemplar banks: found by expression and pose, from other sources when training, steady in video, saved whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from swaplab import exemplars
+from swaplab.metrics import INNER_FACE
+from swaplab.testing import synthetic_faces
+
+RNG = np.random.default_rng(0)
+BASE = RNG.uniform(40, 90, (478, 2)).astype(np.float32)  # a face shape at 128 px
+
+
+def _bank(n=12, sources=None, times=None, shift=0.0):
+    images, _ = synthetic_faces(n, 128, seed=3)
+    # face i has its inner-face points moved by i px to the right: "expression" i
+    landmarks = np.stack([BASE + [i + shift, 0.0] for i in range(n)])
+    return exemplars.ExemplarBank.from_arrays(images, landmarks, sources, times)
+
+
+def test_the_nearest_expression_is_found_and_weighted_most():
+    bank = _bank()
+    idx, w = bank.neighbours(bank.query(BASE + [5.2, 0.0]))
+    assert list(idx[:2]) == [5, 6] and w[0] > w[1] > 0 and w.sum() == pytest.approx(1.0) and len(idx) == exemplars.K
+
+
+def test_a_query_is_moved_from_its_own_face_shape_to_the_banks():
+    """Person A's face sits 30 px further right than B's: the same expression of A finds the same expression of B."""
+    bank_b, bank_a = _bank(), _bank(shift=30.0)
+    face_a = BASE + [30.0 + 4, 0.0]  # A in expression 4
+    assert bank_b.neighbours(bank_b.query(face_a, bank_a.mean))[0][0] == 4
+    assert bank_b.neighbours(bank_b.query(face_a))[0][0] == 11  # unshifted, B's most A-like shape, not the expression
+
+
+def test_training_exemplars_come_from_other_sources_or_far_away():
+    bank = _bank(sources=[0] * 6 + [1] * 6, times=[0.1 * i for i in range(12)])
+    idx, w = bank.neighbours_of_each()
+    for i in range(12):
+        used = idx[i][w[i] > 0]
+        assert len(used) and all(bank.sources[j] != bank.sources[i] for j in used), (i, used)
+    alone = _bank(n=4, sources=[0] * 4, times=[0.0, 0.5, 1.0, 1.5])  # one short source: nothing far enough
+    assert (alone.neighbours_of_each()[1] == 0).all()
+
+
+def test_detail_is_the_fine_part_of_the_exemplars():
+    bank = _bank()
+    d = bank.detail([3], [1.0], in_size=32)
+    assert d.shape == (128, 128, 3) and abs(float(d.mean())) < 0.01 and d.std() > 0.01  # zero-mean detail
+    assert np.allclose(bank.detail([], [], 32), 0)
+    both = bank.detail([3, 4], [0.5, 0.5], 32)
+    assert np.allclose(both, 0.5 * d + 0.5 * bank.detail([4], [1.0], 32), atol=1e-5)
+
+
+def test_a_track_fades_between_exemplars_instead_of_jumping():
+    bank = _bank()
+    blender = exemplars.Blender(carry=0.5)
+    blender.weights(bank, bank.query(BASE + [2.0, 0.0]), track=7)
+    idx, w = blender.weights(bank, bank.query(BASE + [9.0, 0.0]), track=7)  # a sudden new expression
+    weights = dict(zip(idx.tolist(), w.tolist()))
+    assert 2 in weights and 9 in weights and weights[2] > 0.2  # the old exemplar is still there, fading
+    assert exemplars.Blender(carry=0.5).weights(bank, bank.query(BASE + [9.0, 0.0]), track=None)[0][0] == 9
+    blender.reset()
+    assert blender.weights(bank, bank.query(BASE + [9.0, 0.0]), track=7)[0][0] == 9
+
+
+def test_a_bank_is_saved_whole_spread_when_too_big_and_refused_when_damaged(tmp_path):
+    bank = _bank(sources=list(range(12)), times=[1.0] * 12)
+    back = exemplars.ExemplarBank.load(bank.save(tmp_path / "b.npz"))
+    assert len(back) == 12 and back.size == 128 and np.allclose(back.points, bank.points)
+    assert np.array_equal(back.image(5), bank.image(5)) and back.points.shape == (12, len(INNER_FACE), 2)
+    spread = bank.subsample(4)
+    assert len(spread) == 4 and {0, 11} <= {int(round(p[0, 0] - BASE[INNER_FACE][0, 0])) for p in spread.points}
+    (tmp_path / "bad.npz").write_bytes(b"not a bank")
+    with pytest.raises(OSError, match="bad.npz is damaged .*run 03_train with this RUN again"):
+        exemplars.ExemplarBank.load(tmp_path / "bad.npz")
