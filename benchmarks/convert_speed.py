@@ -2,14 +2,17 @@
 
 The clip is a GRID sample looped to 12 s and scaled to 720 px high, pillarboxed to
 1280x720 (no stretching: the face stays a face), with its audio; it is made once
-with ffmpeg and cached. The model is the default "lite" with untrained weights:
-speed does not depend on what the weights learned.
+with ffmpeg and cached. The model is "lite" with untrained weights (speed does not depend on
+what the weights learned), or with ``--run`` a trained run as 04_swap draws with it: its
+autoencoder, then its detail stage (exemplars found by landmarks, the detail net, the paste
+from 256 px), which is what a run of the default recipe converts with.
 
 Besides the full run, each stage is timed alone on the same frames (decode only,
 landmarks only, model only, encode only), so the output says which one limits the
 pipeline on this machine.
 
     python benchmarks/convert_speed.py [--batch 8] [--detect-width 640] [--preset veryfast] [--seconds 12]
+    python benchmarks/convert_speed.py --run weights/demo/main      # the demo's run, with its detail stage
 """
 
 from __future__ import annotations
@@ -83,14 +86,16 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=12.0)
     ap.add_argument("--tf-threads", type=int, default=0, help="TensorFlow intra-op threads (0 = swap's default)")
     ap.add_argument("--no-stages", action="store_true", help="skip the per-stage runs")
+    ap.add_argument("--run", default=None, help="a trained run folder to convert with (its detail stage included)")
     args = ap.parse_args()
 
     swap.configure_threads(args.tf_threads or None)
+    from swaplab import runs
     from swaplab.models import build_swap_model
 
     clip = make_clip(args.seconds)
     info = video.probe(clip)
-    model = build_swap_model("lite")
+    model = runs.load_cascade(args.run if args.run else build_swap_model("lite"))
     opts = swap.SwapOptions(batch_size=args.batch, detect_width=args.detect_width, preset=args.preset)
     model.swap(np.zeros((args.batch, model.image_size, model.image_size, 3), np.float32))  # trace before timing
 
@@ -103,7 +108,7 @@ def main() -> None:
     cpu_ms = cpu / report.frames * 1000
     print(f"clip {info.resolution} {info.fps:g} fps {info.duration:.1f}s audio={info.has_audio} · cores {os.cpu_count()} · "
           f"TF threads {args.tf_threads or 'default'} · batch {args.batch} · detect_width {args.detect_width} · "
-          f"x264 {args.preset}")
+          f"x264 {args.preset} · {args.run or 'lite, untrained'}: faces drawn at {model.output_size} px")
     print(f"convert: {report.frames} frames in {report.seconds:.1f}s = {report.fps:.1f} fps "
           f"= {report.fps / TARGET_FPS:.2f}x the {TARGET_FPS:g} fps target ({report.faces_swapped} faces)")
     cores = os.cpu_count() or 1
