@@ -70,8 +70,19 @@ def test_a_bank_is_saved_whole_spread_when_too_big_and_refused_when_damaged(tmp_
     back = exemplars.ExemplarBank.load(bank.save(tmp_path / "b.npz"))
     assert len(back) == 12 and back.size == 128 and np.allclose(back.points, bank.points)
     assert np.array_equal(back.image(5), bank.image(5)) and back.points.shape == (12, len(INNER_FACE), 2)
-    spread = bank.subsample(4)
-    assert len(spread) == 4 and {0, 11} <= {int(round(p[0, 0] - BASE[INNER_FACE][0, 0])) for p in spread.points}
+    spread = bank.subsample(8)  # the two most distant expressions first, then at random
+    assert len(spread) == 8 and {0, 11} <= {int(round(p[0, 0] - BASE[INNER_FACE][0, 0])) for p in spread.points}
+    assert np.allclose(spread.mean, bank.mean)  # the whole set's face shape, kept on disk too
+    assert np.allclose(exemplars.ExemplarBank.load(spread.save(tmp_path / "s.npz")).mean, bank.mean)
     (tmp_path / "bad.npz").write_bytes(b"not a bank")
-    with pytest.raises(OSError, match="bad.npz is damaged .*run 03_train with this RUN again"):
-        exemplars.ExemplarBank.load(tmp_path / "bad.npz")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    for bad in ("bad.npz", "empty.npz"):
+        with pytest.raises(OSError, match=f"{bad} is damaged .*delete it .*or restore a copy"):
+            exemplars.ExemplarBank.load(tmp_path / bad)
+
+
+def test_a_bank_too_few_of_whose_faces_have_exemplars_is_not_used(capsys):
+    assert exemplars.usable(_bank(sources=[0] * 6 + [1] * 6), "person 'b'") is not None
+    alone = _bank(n=4, sources=[0] * 4, times=[0.0, 0.5, 1.0, 1.5])  # one short clip: nothing from elsewhere
+    assert alone.coverage() == 0.0 and exemplars.usable(alone, "person 'b'") is None
+    assert "person 'b': only 0 % of the 4 faces have exemplars" in capsys.readouterr().out

@@ -100,3 +100,6 @@ def test_band_detail_without_texture_is_none():
     flat = np.full((64, 64, 3), 128, np.uint8)
     d = metrics.band_detail(flat, flat, (10, 10, 50, 50))
     assert d["fine"] is None and d["mid"] is None and d["fine_ladder"] == [None] * len(metrics.BLUR_LADDER)
+    # a flat swap of a textured frame has none of its detail: 0, not left out of the median
+    textured = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    assert metrics.band_detail(flat, textured, (10, 10, 50, 50))["fine"] == 0.0

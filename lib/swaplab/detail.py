@@ -216,7 +216,8 @@ def make_dataset(sides: dict, batch_size: int, seed: int, pairs: str, in_size: i
     def side(recon, fine, images, masks, offset):
         n = len(images)
         if n < batch_size:
-            raise ValueError(f"{n} faces but BATCH_SIZE={batch_size}: collect more faces or lower BATCH_SIZE")
+            raise ValueError(f"{n} faces: the detail stage trains on batches of {batch_size}: collect more faces, "
+                             "or set DETAIL_SIZE=0 for no detail stage")
         recon = np.zeros((n, 1, 1, 3), np.float32) if recon is None else recon  # unused with "degraded"
         fine = np.zeros((n, 1, 1, 3), np.int8) if fine is None else fine  # broadcast: no exemplar detail
         ds = tf.data.Dataset.from_tensor_slices((recon, fine, images, masks))

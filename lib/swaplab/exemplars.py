@@ -26,6 +26,7 @@ hold) is blended by how near each is (``ExemplarBank.detail``). The detail net
 
 from __future__ import annotations
 
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 
@@ -70,18 +71,31 @@ class ExemplarBank:
                  for im in images]
         return cls(jpegs, np.asarray(landmarks, np.float32)[:, INNER_FACE], images.shape[1], sources, times)
 
-    def subsample(self, n: int = BANK_MAX) -> "ExemplarBank":
-        """At most ``n`` exemplars, spread over the set's expressions and poses (farthest-point sampling)."""
+    def subsample(self, n: int = BANK_MAX, seed: int = 0) -> "ExemplarBank":
+        """At most ``n`` exemplars: a quarter by farthest-point sampling, so the set's rarest expressions and poses
+        stay, the rest at random, so the common ones stay as dense as in training. The mean shape stays the whole
+        set's (the A-to-B shift of ``query``)."""
         if len(self) <= n:
             return self
         flat = (self.points - self.mean).reshape(len(self), -1)
         chosen, dist = [0], np.linalg.norm(flat - flat[0], axis=1)
-        for _ in range(n - 1):
+        for _ in range(n // 4 - 1):
             chosen.append(int(dist.argmax()))
             dist = np.minimum(dist, np.linalg.norm(flat - flat[chosen[-1]], axis=1))
-        chosen.sort()
-        return ExemplarBank([self.jpegs[i] for i in chosen], self.points[chosen], self.size, self.sources[chosen],
-                            self.times[chosen])
+        rest = np.setdiff1d(np.arange(len(self)), chosen)
+        chosen = np.sort(np.concatenate([chosen, np.random.default_rng(seed).choice(rest, n - len(chosen), replace=False)]))
+        out = ExemplarBank([self.jpegs[i] for i in chosen], self.points[chosen], self.size, self.sources[chosen],
+                           self.times[chosen])
+        out.mean = self.mean
+        return out
+
+    def coverage(self) -> float:
+        """Share of the exemplars that have exemplars of their own in training (``neighbours_of_each``: from other
+        sources or ``GAP_S`` away): below about half, the detail net cannot learn to use them."""
+        if not len(self):
+            return 0.0
+        return float(np.mean([((self.sources != s) | (np.abs(self.times - t) > GAP_S)).any()
+                              for s, t in zip(self.sources, self.times)]))
 
     # ------------------------------------------------------------ finding
 
@@ -152,7 +166,7 @@ class ExemplarBank:
         offsets = np.cumsum([0] + [len(j) for j in self.jpegs]).astype(np.int64)
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, data=np.frombuffer(b"".join(self.jpegs), np.uint8), offsets=offsets, points=self.points,
-                     sources=self.sources, times=self.times, size=np.int32(self.size))
+                     sources=self.sources, times=self.times, size=np.int32(self.size), mean=self.mean)
         return Path(path)
 
     @classmethod
@@ -160,10 +174,14 @@ class ExemplarBank:
         try:
             with np.load(path) as z:
                 data, off = z["data"].tobytes(), z["offsets"]
-                return cls([data[a:b] for a, b in zip(off[:-1], off[1:])], z["points"], int(z["size"]), z["sources"], z["times"])
-        except (OSError, KeyError, ValueError) as e:
-            raise OSError(f"{path} is damaged ({str(e).splitlines()[0][:100]}): delete it and run 03_train with this RUN "
-                          "again to rebuild it from the face set") from None
+                bank = cls([data[a:b] for a, b in zip(off[:-1], off[1:])], z["points"], int(z["size"]), z["sources"], z["times"])
+                if "mean" in z.files:
+                    bank.mean = np.asarray(z["mean"], np.float32)
+                return bank
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise OSError(f"{path} is damaged ({(str(e).splitlines() or [type(e).__name__])[0][:100]}): delete it (the run "
+                          "then swaps without exemplars, softer), or restore a copy; training this RUN's detail stage on "
+                          "(a higher DETAIL_STEPS or TIME_BUDGET_MIN) writes it again from the face set") from None
 
 
 class Blender:
@@ -228,6 +246,25 @@ def save_banks(run_dir: str | Path, banks: dict) -> None:
             bank.subsample().save(path)
         else:
             path.unlink(missing_ok=True)
+
+
+def has_banks(run_dir: str | Path, sides: str = "ab") -> bool:
+    """True when the run folder holds the exemplar bank of every side in ``sides``."""
+    return all((Path(run_dir) / BANK_FILE.format(side=side)).exists() for side in sides)
+
+
+MIN_COVERAGE = 0.5  # a bank whose exemplars find exemplars of their own for less than this share is not used
+
+
+def usable(bank: ExemplarBank | None, who: str) -> ExemplarBank | None:
+    """``bank``, or None (with one line saying why) when too few of its faces have exemplars from other clips or
+    moments to train the detail net to use them (one short clip): the run then trains and swaps without."""
+    if bank is None or (share := bank.coverage()) >= MIN_COVERAGE:
+        return bank
+    print(f"{who}: only {100 * share:.0f} % of the {len(bank)} faces have exemplars from another clip or {GAP_S:g} s "
+          "away, too few to learn from: the detail stage goes on without exemplars (add footage from other clips)",
+          flush=True)
+    return None
 
 
 def load_banks(run_dir: str | Path) -> dict:

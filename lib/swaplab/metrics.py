@@ -90,10 +90,13 @@ def bands(grey: np.ndarray, inner: tuple[slice, slice], where: np.ndarray | None
 
 
 def _correlation(x: np.ndarray, ref: np.ndarray) -> float | None:
-    """Normalised correlation of two flattened bands; None where either has no texture."""
+    """Normalised correlation of two flattened bands; None where the reference has no texture (nothing to
+    compare with), 0 where only the swap has none (a flat fill has none of the reference's detail)."""
     x, ref = x - x.mean(), ref - ref.mean()
-    den = float(np.sqrt(np.dot(x, x) * np.dot(ref, ref)))
-    return float(np.dot(x, ref) / den) if den > 1e-6 * x.size else None
+    xx, rr = float(np.dot(x, x)), float(np.dot(ref, ref))
+    if rr <= 1e-12 * ref.size:
+        return None
+    return float(np.dot(x, ref) / np.sqrt(xx * rr)) if xx > 1e-12 * x.size else 0.0
 
 
 def band_detail(image: np.ndarray, reference: np.ndarray, box: tuple[int, int, int, int],

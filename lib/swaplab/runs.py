@@ -14,6 +14,10 @@ A run lives in ``weights/<project>/<run>/`` (``paths.run_dir``):
     detail.weights.h5      the detail stage (``swaplab.detail``): both people's nets + optimizer, with its
                            detail.previous.weights.h5 and detail_export.weights.h5, as above
     detail_history.json    its losses, as history.json
+    detail_bank_a.npz, detail_bank_b.npz
+                           each person's exemplars (``swaplab.exemplars``: face-set crops at the detail size and
+                           their landmarks): the detail stage draws with them, so copy them with the run; a run
+                           without them swaps without exemplars, softer
     train_report.json      speed, final losses, warm-start savings
     previews/ loss.png     what ``viz.LivePlot`` draws (previews/ keeps the latest few and a doubling history)
     tensorboard/           what ``viz.TensorBoardLog`` logs

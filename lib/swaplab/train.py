@@ -197,8 +197,9 @@ class TrainConfig(Parameters):
             raise ValueError(f"DETAIL_SHARE={self.detail_share!r}: give the detail stage's share of TIME_BUDGET_MIN in [0, 1)")
         if self.detail_steps is None:  # the same share of the steps as of the time
             self.detail_steps = math.ceil(self.steps * self.detail_share / (1 - self.detail_share))
-        elif not isinstance(self.detail_steps, int) or self.detail_steps < 1:
-            raise ValueError(f"DETAIL_STEPS={self.detail_steps!r}: must be a whole number >= 1, or None for a DETAIL_SHARE of STEPS")
+        elif not isinstance(self.detail_steps, int) or self.detail_steps < 0:
+            raise ValueError(f"DETAIL_STEPS={self.detail_steps!r}: must be a whole number >= 0 (0: the detail stage trains "
+                             "no steps), or None for a DETAIL_SHARE of STEPS")
         if self.detail_pairs not in detail.PAIRS:
             raise ValueError(f"DETAIL_PAIRS={self.detail_pairs!r}: choose one of {detail.PAIRS}")
         if not isinstance(self.detail_exemplars, bool):
@@ -237,12 +238,19 @@ class TrainConfig(Parameters):
         """The INIT_FROM run's folder (None without INIT_FROM)."""
         return paths.source_run_dir(self.weights_dir, self.project, self.init_from) if self.init_from else None
 
+    def detail_spec(self):
+        """The detail nets' shape (``detail.DetailSpec``): the one the run saved its detail stage with, so a run
+        resumes and loads as it was trained whatever the defaults become; else the defaults' for DETAIL_SIZE."""
+        from swaplab.detail import DetailSpec, spec_for
+
+        if runs.has_detail(self.run_dir) and (saved := runs.read_config(self.run_dir).get("detail_spec")):
+            return DetailSpec(**saved)
+        return spec_for(self.model, self.image_size, self.detail_size)
+
     def to_json(self) -> dict:
         out = {**asdict(self), "image_size": self.image_size}
-        if self.detail_size:  # the detail nets' shape, so a run loads as it was trained whatever the defaults become
-            from swaplab.detail import spec_for
-
-            out["detail_spec"] = asdict(spec_for(self.model, self.image_size, self.detail_size))
+        if self.detail_size:
+            out["detail_spec"] = asdict(self.detail_spec())
         return out
 
 
@@ -532,7 +540,7 @@ def _train_detail(config: TrainConfig, autoencoder, data, detail_data, strategy,
     resumed from the run's detail.weights.h5, or started from INIT_FROM's detail stage when it has the same shape."""
     from swaplab import detail
 
-    spec = detail.spec_for(config.model, config.image_size, config.detail_size)
+    spec = config.detail_spec()
     net = _build_detail(config, spec, strategy, dtype)
     done = int(net.optimizer.iterations.numpy())
     history = runs.read_history(config.run_dir, up_to=done, stage="detail") if done else []
@@ -541,7 +549,8 @@ def _train_detail(config: TrainConfig, autoencoder, data, detail_data, strategy,
     if done >= phase.steps or (config.time_budget_min and (budget_min <= 0 or _spent(phase, _seconds(history)))):
         return _detail_report(spec, config, done, done, history, 0.0)
     detail_data = detail_data if detail_data is not None else load_detail_data(config)
-    banks = {side: _bank(d) if config.detail_exemplars else None for side, d in zip("ab", detail_data)}
+    banks = {side: exemplars.usable(_bank(d), f"person {getattr(config, 'person_' + side)!r}") if config.detail_exemplars
+             else None for side, d in zip("ab", detail_data)}
     exemplars.save_banks(out_dir, banks)  # each person's exemplars, in the run: it swaps without its face sets
     sides = detail.training_sides(autoencoder, data, detail_data, config.detail_pairs, banks)
     ds = detail.make_dataset(sides, phase.batch_size, config.seed, config.detail_pairs, config.image_size, start=done)
@@ -577,6 +586,9 @@ def _build_detail(config: TrainConfig, spec, strategy, dtype):
             source = runs.read_config(config.source_dir).get("detail_spec")
             if source == asdict(spec):  # another pair's detail nets: a start that already knows faces
                 net.set_weights(runs.load_detail(config.source_dir).get_weights())
+            else:
+                print(f"INIT_FROM={config.init_from!r}: its detail stage has another shape ({source}, this run's: "
+                      f"{asdict(spec)}): this run's detail stage starts from scratch", flush=True)
     return net
 
 
