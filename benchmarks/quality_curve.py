@@ -205,8 +205,8 @@ def run(recipe: str, minutes: float, every: float, data_dir: Path, weights_dir: 
         steps, before = _branch(paths.run_dir(weights_dir, project, branch), run_dir)
         autoencoder = runs.load(run_dir)
     config = train.TrainConfig(project=project, run=name, steps=steps, time_budget_min=minutes, data_dir=str(data_dir),
-                               weights_dir=str(weights_dir), preview_every=10**6, save_every=10**6, seed=seed,
-                               **{"detail_steps": 10**7, **overrides})
+                               weights_dir=str(weights_dir), seed=seed,
+                               **{"detail_steps": 10**7, "preview_every": 10**6, "save_every": 10**6, **overrides})
     with tempfile.TemporaryDirectory() as tmp:
         probe = QualityProbe(data_dir, project, every, Path(tmp), run_dir, pictures=pictures, sharpen=sharpen,
                              autoencoder=autoencoder)
