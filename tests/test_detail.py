@@ -109,7 +109,10 @@ def _config(aligned_project, run="d1", **kw):
     return TrainConfig(**{**base, **kw})
 
 
-def test_a_run_trains_saves_and_resumes_its_detail_stage(aligned_project):
+def test_a_run_trains_saves_and_resumes_its_detail_stage(aligned_project, monkeypatch):
+    # each person here is one 3 s clip: about half its faces find an exemplar 2 s away, under the bar a real face
+    # set of several clips clears; lowered here so the run keeps its banks (the bar itself: test_exemplars)
+    monkeypatch.setattr(exemplars, "MIN_COVERAGE", 0.3)
     cfg = _config(aligned_project)
     report = train(cfg)
     run = cfg.run_dir
@@ -158,8 +161,8 @@ def test_the_time_budget_is_shared_with_the_detail_stage_and_counts_every_sessio
     report = train(cfg, data=tuple(SMALL), detail_data=tuple(BIG))
     ae_seconds = runs.read_history(cfg.run_dir)[-1]["time_s"]
     detail_seconds = runs.read_history(cfg.run_dir, stage="detail")[-1]["time_s"]
-    assert 5.0 <= ae_seconds <= 7.5, ae_seconds  # half of 12 s, then the detail stage has the rest
-    assert report["detail"]["steps_done"] > 0 and detail_seconds <= 12.0 - ae_seconds + 1.5
+    assert 5.0 <= ae_seconds <= 8.0, ae_seconds  # half of 12 s, then the detail stage has the rest (slack: a loaded CI)
+    assert report["detail"]["steps_done"] > 0 and detail_seconds <= 12.0 - ae_seconds + 2.5, (ae_seconds, detail_seconds)
     # the budget is the run's in all: the same budget again trains nothing and says so; a bigger one trains on
     again = train(cfg, data=tuple(SMALL), detail_data=tuple(BIG))
     assert (again["steps_done"], again["detail"]["steps_done"]) == (report["steps_done"], report["detail"]["steps_done"])
@@ -167,7 +170,7 @@ def test_the_time_budget_is_shared_with_the_detail_stage_and_counts_every_sessio
     cfg.time_budget_min = 0.3
     more = train(cfg, data=tuple(SMALL), detail_data=tuple(BIG))
     assert more["steps_done"] > report["steps_done"] and more["detail"]["steps_done"] > report["detail"]["steps_done"]
-    assert runs.read_history(cfg.run_dir)[-1]["time_s"] <= 0.3 * 60 * 0.5 + 1.5  # the autoencoder's half of 18 s
+    assert runs.read_history(cfg.run_dir)[-1]["time_s"] <= 0.3 * 60 * 0.5 + 2.5  # the autoencoder's half of 18 s
 
 
 def test_04_swap_draws_with_the_detail_stage_and_can_turn_it_off(aligned_project, tmp_path):

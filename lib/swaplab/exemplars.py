@@ -171,6 +171,9 @@ class ExemplarBank:
 
     @classmethod
     def load(cls, path: str | Path) -> "ExemplarBank":
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path} is missing: copy it along with the run's other files, or train this "
+                                    "RUN's detail stage on to write it again from the face set")
         try:
             with np.load(path) as z:
                 data, off = z["data"].tobytes(), z["offsets"]
