@@ -35,6 +35,36 @@ def binned(history: list[dict], edges: np.ndarray, key: str) -> tuple[np.ndarray
     return np.array(means), np.array(errors)
 
 
+def resumes(history: list[dict], sessions: dict, before: int = 500, after: int = 200) -> list[dict]:
+    """At each step a stopped session saved, whether the resumed run carries on where it was: the mean log loss of
+    the ``after`` steps past it against the linear trend of the ``before`` steps up to it, in standard errors (the
+    records' spread around that trend), and the learning rate's step over the gap against its own trend."""
+    out = []
+    for row in sessions["sessions"][:-1]:
+        r = {"step": row["step_saved"], "ended_by": row["ended_by"], **carry_on(history, row["step_saved"], before, after)}
+        if "z_a" in r:
+            out.append(r)
+    return out
+
+
+def carry_on(history: list[dict], s: int, before: int = 500, after: int = 200) -> dict:
+    """``resumes``' figures at step ``s`` of a run (at any step of a run never stopped: how far they stray by chance)."""
+    steps = np.array([h["step"] for h in history], float)
+    pre, post = (steps > s - before) & (steps <= s), (steps > s) & (steps <= s + after)
+    r = {}
+    if pre.sum() >= 5 and post.sum() >= 3:
+        for side in "ab":
+            y = np.log([h[f"loss_{side}"] for h in history])
+            fit = np.polyfit(steps[pre], y[pre], 1)
+            noise = np.std(y[pre] - np.polyval(fit, steps[pre]))
+            r[f"z_{side}"] = round(float((y[post] - np.polyval(fit, steps[post])).mean() / (noise / np.sqrt(post.sum()))), 2)
+        lr = np.array([h["lr"] for h in history])
+        i, j = np.flatnonzero(pre)[-1], np.flatnonzero(post)[0]
+        r["lr_ratio"] = round(float(lr[j] / lr[i]), 5)
+        r["lr_trend"] = round(float((lr[i] / lr[i - 1]) ** ((steps[j] - steps[i]) / (steps[i] - steps[i - 1]))), 5)
+    return r
+
+
 def last_preview(run_dir: Path, prefix: str = "") -> Path | None:
     grids = sorted((run_dir / "previews").glob(f"{prefix}step_*.png"))
     return grids[-1] if grids else None
@@ -47,6 +77,7 @@ def main() -> int:
     ap.add_argument("--interrupted", required=True, help="the run stopped and resumed")
     ap.add_argument("--weights-dir", default=str(ROOT / "weights"))
     ap.add_argument("--bins", type=int, default=12)
+    ap.add_argument("--sessions", default=None, help="interrupted_run.py's JSON: check the loss carries on at each resume")
     ap.add_argument("--out", required=True, help="folder for loss_compare.png, previews_compare.jpg and compare.json")
     args = ap.parse_args()
 
@@ -90,6 +121,18 @@ def main() -> int:
                   for n in ("straight", "interrupted") for side in "ab"]
         fig = viz.curves_figure(curves, f"{label} loss (log)", figsize=(8, 3.6))
         fig.savefig(out / f"loss_compare{'_' + stage if stage else ''}.png")
+
+    if args.sessions:
+        result["resumes"] = resumes(runs.read_history(dirs["interrupted"]), json.loads(Path(args.sessions).read_text()))
+        straight = runs.read_history(dirs["straight"])
+        chance = [abs(c[f"z_{side}"]) for t in range(600, straight[-1]["step"] - 200, 100)
+                  for c in [carry_on(straight, t)] if c for side in "ab"]
+        result["chance_abs_z"] = {q: round(float(np.percentile(chance, p)), 2) for q, p in (("median", 50), ("p90", 90), ("max", 100))}
+        print(f"the same figure at {len(chance) // 2} steps of the straight run, where nothing happened: |z| median "
+              f"{result['chance_abs_z']['median']}, 90 % below {result['chance_abs_z']['p90']}, max {result['chance_abs_z']['max']}")
+        for r in result["resumes"]:
+            print(f"resumed at step {r['step']} (after {r['ended_by']}): loss A {r['z_a']:+.1f}, B {r['z_b']:+.1f} standard "
+                  f"errors off the trend before it; learning rate x{r['lr_ratio']:.4f} over the gap (trend x{r['lr_trend']:.4f})")
 
     grids = []
     for prefix in ("", "detail_"):
