@@ -6,6 +6,8 @@ with a detail stage at 128 px; seconds each.
 
 from __future__ import annotations
 
+import shutil
+
 import cv2
 import numpy as np
 import pytest
@@ -109,7 +111,7 @@ def _config(aligned_project, run="d1", **kw):
     return TrainConfig(**{**base, **kw})
 
 
-def test_a_run_trains_saves_and_resumes_its_detail_stage(aligned_project, monkeypatch):
+def test_a_run_trains_saves_and_resumes_its_detail_stage(aligned_project, monkeypatch, capsys):
     # each person here is one 3 s clip: about half its faces find an exemplar 2 s away, under the bar a real face
     # set of several clips clears; lowered here so the run keeps its banks (the bar itself: test_exemplars)
     monkeypatch.setattr(exemplars, "MIN_COVERAGE", 0.3)
@@ -121,6 +123,14 @@ def test_a_run_trains_saves_and_resumes_its_detail_stage(aligned_project, monkey
     assert saved["detail_spec"] == {"in_size": 32, "size": 128, "width": 8, "blocks": 1}
     for side in "ab":  # each person's exemplars, saved into the run so it swaps without its face sets
         assert len(exemplars.ExemplarBank.load(run / f"detail_bank_{side}.npz")) > 10
+    assert saved["detail_banks"] == ["a", "b"]
+    copy = run.parent / "copied_without_a_bank"  # a run copied elsewhere, one bank left behind: said, in one line
+    shutil.copytree(run, copy)
+    (copy / "detail_bank_b.npz").unlink()
+    runs.load_cascade(copy)
+    assert f"{copy / 'detail_bank_b.npz'} is missing: person B is drawn without the exemplars" in capsys.readouterr().out
+    runs.load_cascade(run)
+    assert "is missing" not in capsys.readouterr().out
     assert report["detail"]["steps_done"] == 4 and saved["detail_steps_done"] == 4 and saved["steps_done"] == 4
     for name in ("detail.weights.h5", "detail_history.json", "detail_loss.png", "previews/detail_step_000004.png"):
         assert (run / name).exists(), name

@@ -39,6 +39,8 @@ from pathlib import Path
 
 from .files import atomic_path, read_json, write_json
 
+BANK_FILE = "detail_bank_{side}.npz"  # each person's exemplars (swaplab.exemplars), beside the detail stage
+
 CHECKPOINT = "checkpoint.weights.h5"
 CONFIG = "config.json"
 HISTORY = "history.json"
@@ -270,9 +272,12 @@ def load_cascade(run, project: str | None = None):
         return run
     if hasattr(run, "swap") and hasattr(run, "image_size"):
         return Cascade(run)
-    from .exemplars import load_banks
-
-    return Cascade(load(run, project), load_detail(run), load_banks(run))
+    detail, banks = load_detail(run), load_banks(run)
+    if detail is not None:
+        for side in sorted(set(read_config(run).get("detail_banks", [])) - set(banks)):
+            print(f"{Path(run) / BANK_FILE.format(side=side)} is missing: person {side.upper()} is drawn without the "
+                  "exemplars its detail stage was trained with, softer; copy the file along with the run", flush=True)
+    return Cascade(load(run, project), detail, banks)
 
 
 def start(out_dir: Path, config: dict) -> None:
@@ -300,6 +305,28 @@ def save(out_dir: Path, model, config: dict, history: list[dict], stage: str = "
     _DAMAGED.discard(_key(path))
     export(path, out_dir / export_of(path.name), step)
     write_json(out_dir / (DETAIL_HISTORY if detail else HISTORY), history)
-    counts = {k: before[k] for k in ("steps_done", "detail_steps_done") if k in before}
+    counts = {k: before[k] for k in ("steps_done", "detail_steps_done", "detail_banks") if k in before}
     counts[key] = step
+    if detail:  # the exemplar banks this detail stage trains with (written before it starts), so a copy without them is told
+        counts["detail_banks"] = [side for side in "ab" if (out_dir / BANK_FILE.format(side=side)).exists()]
     write_json(out_dir / CONFIG, {**config, **counts})
+
+
+def save_banks(run_dir: str | Path, banks: dict) -> None:
+    """Write each side's exemplar bank (``exemplars.ExemplarBank``, at most ``BANK_MAX`` of them) into the run folder;
+    a side without one (None) has its old bank removed, so the detail net is never given exemplars it was not
+    trained with."""
+    for side, bank in banks.items():
+        path = Path(run_dir) / BANK_FILE.format(side=side)
+        if bank is not None:
+            bank.subsample().save(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def load_banks(run_dir: str | Path) -> dict:
+    """{side: ExemplarBank} of a run (empty for a run saved without exemplars)."""
+    from .exemplars import ExemplarBank
+
+    paths = {side: Path(run_dir) / BANK_FILE.format(side=side) for side in "ab"}
+    return {side: ExemplarBank.load(p) for side, p in paths.items() if p.exists()}

@@ -551,7 +551,7 @@ def _train_detail(config: TrainConfig, autoencoder, data, detail_data, strategy,
     detail_data = detail_data if detail_data is not None else load_detail_data(config)
     banks = {side: exemplars.usable(_bank(d), f"person {getattr(config, 'person_' + side)!r}") if config.detail_exemplars
              else None for side, d in zip("ab", detail_data)}
-    exemplars.save_banks(out_dir, banks)  # each person's exemplars, in the run: it swaps without its face sets
+    runs.save_banks(out_dir, banks)  # each person's exemplars, in the run: it swaps without its face sets
     sides = detail.training_sides(autoencoder, data, detail_data, config.detail_pairs, banks)
     ds = detail.make_dataset(sides, phase.batch_size, config.seed, config.detail_pairs, config.image_size, start=done)
     run_cb = _RunCallback(phase, history, _seconds(history),
