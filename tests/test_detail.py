@@ -59,6 +59,10 @@ def test_it_learns_to_draw_detail_a_bicubic_upscale_lacks():
     bicubic = tf.image.resize(small, (128, 128), method="bicubic").numpy()
     drawn = model.enhance(small, "a")
     assert drawn.shape == (6, 128, 128, 3) and 0 <= drawn.min() and drawn.max() <= 1
+    with pytest.raises(ValueError, match=r"fine has shape \(6, 64, 64, 3\): expected \(6, 128, 128, 3\)"):
+        model.enhance(small, "a", fine=np.zeros((6, 64, 64, 3), np.float32))
+    wild = np.full((6, 128, 128, 3), 3.0, np.float32)  # beyond any detail band: met as training met it (int8)
+    assert np.allclose(model.enhance(small, "a", fine=wild), model.enhance(small, "a", fine=wild / 6), atol=1e-6)
     m = tf.constant(masks.astype(np.float32) / 255)
     assert float(detail.detail_loss(target, drawn, m)) < 0.95 * float(detail.detail_loss(target, bicubic, m))
 

@@ -162,7 +162,13 @@ class DetailModel(keras.Model):
         s, size = self.spec.in_size, self.size
         if faces.ndim != 4 or faces.shape[1:] != (s, s, 3):
             raise ValueError(f"faces have shape {faces.shape}: expected (N, {s}, {s}, 3) decoder faces")
-        fine = np.zeros((len(faces), size, size, 3), np.float32) if fine is None else np.asarray(fine, np.float32)
+        if fine is None:
+            fine = np.zeros((len(faces), size, size, 3), np.float32)
+        else:  # the range training saw (int8 / FINE_SCALE): a detail band never reaches +-0.5
+            fine = np.clip(np.asarray(fine, np.float32), -127 / FINE_SCALE, 127 / FINE_SCALE)
+            if fine.shape != (len(faces), size, size, 3):
+                raise ValueError(f"fine has shape {fine.shape}: expected ({len(faces)}, {size}, {size}, 3), the exemplar "
+                                 "detail of each face at the detail size")
         out = [self._fns[side](tf.constant(faces[i:i + batch_size]), tf.constant(fine[i:i + batch_size])).numpy()
                for i in range(0, len(faces), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, size, size, 3), np.float32)
@@ -180,7 +186,7 @@ def build_detail_model(spec: DetailSpec, dtype=None) -> DetailModel:
 def degrade(faces, in_size: int, seed, blur_max: float = 1.2, noise: float = 0.01):
     """What a decoder makes of real faces, roughly: (B, S, S, 3) float32 -> (B, in_size, in_size, 3) float32.
 
-    Area-shrunk to the decoder's size, blurred with a random sigma in [0, ``blur_max``] px of that
+    Area-shrunk to the decoder's size, blurred with a random sigma in [0.05, ``blur_max``] px of that
     size (a decoder's softness varies with how well it knows the face), plus a little noise.
     """
     small = tf.image.resize(faces, (in_size, in_size), method="area")
