@@ -352,10 +352,12 @@ class Cascade:
     aligned crop) to find the target's exemplars; ``tracks`` (one id per face, in video) keeps them steady.
     """
 
-    def __init__(self, autoencoder, detail: DetailModel | None = None, banks: dict | None = None):
+    def __init__(self, autoencoder, detail: DetailModel | None = None, banks: dict | None = None, shapes: dict | None = None):
         from .exemplars import Blender
 
         self.autoencoder, self.detail, self.banks = autoencoder, detail, banks or {}
+        # each person's mean face shape (``runs.load_shapes``); a bank's own where the run has none
+        self.shapes = {**{side: b.mean for side, b in self.banks.items()}, **(shapes or {})}
         self.blender = Blender()
 
     @property
@@ -380,7 +382,7 @@ class Cascade:
         bank = self.banks.get(to)
         if bank is None or landmarks is None or not len(landmarks):
             return None
-        mean = self.banks[source].mean if source in self.banks else None
+        mean = self.shapes.get(source) if source != to else None  # a self-swap: no shift
         tracks = [None] * len(landmarks) if tracks is None else tracks
         return np.stack([bank.detail(*self.blender.weights(bank, bank.query(lm, mean), track), self.image_size)
                          for lm, track in zip(landmarks, tracks)])
