@@ -15,7 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
-from swaplab import assets, detail, exemplars, runs, swap, video, viz
+from swaplab import assets, detail, runs, swap, video, viz
 from swaplab.models import build_swap_model
 from swaplab.testing import synthetic_faces
 from swaplab.train import TrainConfig, train
@@ -53,7 +53,7 @@ def _full_cascade(run_dir) -> detail.Cascade:
     runs.load_weights(ae, run_dir, "full")
     net = detail.build_detail_model(detail.DetailSpec(**runs.read_config(run_dir)["detail_spec"]))
     runs.load_weights(net, run_dir, "full", runs.DETAIL)
-    return detail.Cascade(ae, net, exemplars.load_banks(run_dir))
+    return detail.Cascade(ae, net, runs.load_banks(run_dir))
 
 
 def test_only_the_latest_and_the_previous_checkpoint_are_kept(run):

@@ -6,12 +6,15 @@ with a detail stage at 128 px; seconds each.
 
 from __future__ import annotations
 
+import shutil
+
 import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from swaplab import assets, detail, exemplars, runs, swap, widgets
+from swaplab.models import build_swap_model
 from swaplab.testing import synthetic_faces
 from swaplab.train import TrainConfig, train
 
@@ -57,6 +60,10 @@ def test_it_learns_to_draw_detail_a_bicubic_upscale_lacks():
     bicubic = tf.image.resize(small, (128, 128), method="bicubic").numpy()
     drawn = model.enhance(small, "a")
     assert drawn.shape == (6, 128, 128, 3) and 0 <= drawn.min() and drawn.max() <= 1
+    with pytest.raises(ValueError, match=r"fine has shape \(6, 64, 64, 3\): expected \(6, 128, 128, 3\)"):
+        model.enhance(small, "a", fine=np.zeros((6, 64, 64, 3), np.float32))
+    wild = np.full((6, 128, 128, 3), 3.0, np.float32)  # beyond any detail band: met as training met it (int8)
+    assert np.allclose(model.enhance(small, "a", fine=wild), model.enhance(small, "a", fine=wild / 6), atol=1e-6)
     m = tf.constant(masks.astype(np.float32) / 255)
     assert float(detail.detail_loss(target, drawn, m)) < 0.95 * float(detail.detail_loss(target, bicubic, m))
 
@@ -109,7 +116,7 @@ def _config(aligned_project, run="d1", **kw):
     return TrainConfig(**{**base, **kw})
 
 
-def test_a_run_trains_saves_and_resumes_its_detail_stage(aligned_project, monkeypatch):
+def test_a_run_trains_saves_and_resumes_its_detail_stage(aligned_project, monkeypatch, capsys):
     # each person here is one 3 s clip: about half its faces find an exemplar 2 s away, under the bar a real face
     # set of several clips clears; lowered here so the run keeps its banks (the bar itself: test_exemplars)
     monkeypatch.setattr(exemplars, "MIN_COVERAGE", 0.3)
@@ -121,6 +128,14 @@ def test_a_run_trains_saves_and_resumes_its_detail_stage(aligned_project, monkey
     assert saved["detail_spec"] == {"in_size": 32, "size": 128, "width": 8, "blocks": 1}
     for side in "ab":  # each person's exemplars, saved into the run so it swaps without its face sets
         assert len(exemplars.ExemplarBank.load(run / f"detail_bank_{side}.npz")) > 10
+    assert saved["detail_banks"] == ["a", "b"] and set(runs.load_shapes(run)) == {"a", "b"}
+    copy = run.parent / "copied_without_a_bank"  # a run copied elsewhere, one bank left behind: said, in one line
+    shutil.copytree(run, copy)
+    (copy / "detail_bank_b.npz").unlink()
+    runs.load_cascade(copy)
+    assert f"{copy / 'detail_bank_b.npz'} is missing: person B is drawn without the exemplars" in capsys.readouterr().out
+    runs.load_cascade(run)
+    assert "is missing" not in capsys.readouterr().out
     assert report["detail"]["steps_done"] == 4 and saved["detail_steps_done"] == 4 and saved["steps_done"] == 4
     for name in ("detail.weights.h5", "detail_history.json", "detail_loss.png", "previews/detail_step_000004.png"):
         assert (run / name).exists(), name
@@ -201,3 +216,23 @@ def test_04_swap_draws_with_the_detail_stage_and_can_turn_it_off(aligned_project
     before = image.value
     detail_box.value = False  # the autoencoder's face alone, stretched: another picture, and DETAIL=False for the run
     assert image.value != before and namespace["DETAIL"] is False
+
+
+def test_a_swap_finds_the_targets_exemplars_through_the_sources_saved_face_shape(tmp_path):
+    """A source with too few faces for exemplars of its own still has its mean face shape in the run: a swap moves
+    its landmarks onto the target's face shape by it, so its expressions find the target's matching exemplars."""
+    rng = np.random.default_rng(0)
+    images = BIG[1][0]
+    landmarks = rng.uniform(30, 98, (1, 478, 2)).astype(np.float32) + rng.normal(0, 3, (len(images), 478, 2)).astype(np.float32)
+    bank_b = exemplars.ExemplarBank.from_arrays(images, landmarks, sources=np.arange(len(images)))
+    offset = np.float32([6.0, -4.0])  # A's face sits elsewhere in the crop than B's
+    runs.save_banks(tmp_path, {"a": None, "b": bank_b}, shapes={"a": bank_b.mean + offset, "b": bank_b.mean})
+    assert set(runs.load_shapes(tmp_path)) == {"a", "b"} and set(runs.load_banks(tmp_path)) == {"b"}
+    ae = build_swap_model("tiny", 32)
+    net = detail.build_detail_model(detail.DetailSpec(32, 128, width=8, blocks=1))
+    face_of_a = landmarks[5] + offset  # A making B's 6th expression
+    want = bank_b.detail(*bank_b.neighbours(bank_b.points[5]), 32)
+    moved = detail.Cascade(ae, net, runs.load_banks(tmp_path), runs.load_shapes(tmp_path))
+    assert np.allclose(moved.exemplar_detail([face_of_a], "b", "a"), want)
+    unmoved = detail.Cascade(ae, net, runs.load_banks(tmp_path))  # without A's shape: A's own landmarks, elsewhere
+    assert not np.allclose(unmoved.exemplar_detail([face_of_a], "b", "a"), want)

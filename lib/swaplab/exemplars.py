@@ -237,25 +237,6 @@ def pooled(banks: list[ExemplarBank]) -> ExemplarBank:
                         np.concatenate(sources), np.concatenate([b.times for b in banks]))
 
 
-BANK_FILE = "detail_bank_{side}.npz"  # in the run folder, beside detail.weights.h5
-
-
-def save_banks(run_dir: str | Path, banks: dict) -> None:
-    """Write each side's bank (at most ``BANK_MAX`` exemplars) into the run folder; a side without one (None) has its
-    old bank removed, so the detail net is never given exemplars it was not trained with."""
-    for side, bank in banks.items():
-        path = Path(run_dir) / BANK_FILE.format(side=side)
-        if bank is not None:
-            bank.subsample().save(path)
-        else:
-            path.unlink(missing_ok=True)
-
-
-def has_banks(run_dir: str | Path, sides: str = "ab") -> bool:
-    """True when the run folder holds the exemplar bank of every side in ``sides``."""
-    return all((Path(run_dir) / BANK_FILE.format(side=side)).exists() for side in sides)
-
-
 MIN_COVERAGE = 0.5  # a bank whose exemplars find exemplars of their own for less than this share is not used
 
 
@@ -268,9 +249,3 @@ def usable(bank: ExemplarBank | None, who: str) -> ExemplarBank | None:
           "away, too few to learn from: the detail stage goes on without exemplars (add footage from other clips)",
           flush=True)
     return None
-
-
-def load_banks(run_dir: str | Path) -> dict:
-    """{side: ExemplarBank} of a run (empty for a run saved without exemplars)."""
-    paths = {side: Path(run_dir) / BANK_FILE.format(side=side) for side in "ab"}
-    return {side: ExemplarBank.load(p) for side, p in paths.items() if p.exists()}

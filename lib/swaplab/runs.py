@@ -18,6 +18,8 @@ A run lives in ``weights/<project>/<run>/`` (``paths.run_dir``):
                            each person's exemplars (``swaplab.exemplars``: face-set crops at the detail size and
                            their landmarks): the detail stage draws with them, so copy them with the run; a run
                            without them swaps without exemplars, softer
+    detail_shapes.npz      each person's mean face shape (inner-face landmarks): a swap moves the source's
+                           landmarks onto the target's by it to find the target's exemplars
     train_report.json      speed, final losses, warm-start savings
     previews/ loss.png     what ``viz.LivePlot`` draws (previews/ keeps the latest few and a doubling history)
     tensorboard/           what ``viz.TensorBoardLog`` logs
@@ -38,6 +40,9 @@ import os
 from pathlib import Path
 
 from .files import atomic_path, read_json, write_json
+
+BANK_FILE = "detail_bank_{side}.npz"  # each person's exemplars (swaplab.exemplars), beside the detail stage
+SHAPES_FILE = "detail_shapes.npz"  # each person's mean face shape (inner-face landmarks), for the exemplars
 
 CHECKPOINT = "checkpoint.weights.h5"
 CONFIG = "config.json"
@@ -270,9 +275,12 @@ def load_cascade(run, project: str | None = None):
         return run
     if hasattr(run, "swap") and hasattr(run, "image_size"):
         return Cascade(run)
-    from .exemplars import load_banks
-
-    return Cascade(load(run, project), load_detail(run), load_banks(run))
+    detail, banks = load_detail(run), load_banks(run)
+    if detail is not None:
+        for side in sorted(set(read_config(run).get("detail_banks", [])) - set(banks)):
+            print(f"{Path(run) / BANK_FILE.format(side=side)} is missing: person {side.upper()} is drawn without the "
+                  "exemplars its detail stage was trained with, softer; copy the file along with the run", flush=True)
+    return Cascade(load(run, project), detail, banks, load_shapes(run) if detail is not None else {})
 
 
 def start(out_dir: Path, config: dict) -> None:
@@ -300,6 +308,50 @@ def save(out_dir: Path, model, config: dict, history: list[dict], stage: str = "
     _DAMAGED.discard(_key(path))
     export(path, out_dir / export_of(path.name), step)
     write_json(out_dir / (DETAIL_HISTORY if detail else HISTORY), history)
-    counts = {k: before[k] for k in ("steps_done", "detail_steps_done") if k in before}
+    counts = {k: before[k] for k in ("steps_done", "detail_steps_done", "detail_banks") if k in before}
     counts[key] = step
+    if detail:  # the exemplar banks this detail stage trains with (written before it starts), so a copy without them is told
+        counts["detail_banks"] = [side for side in "ab" if (out_dir / BANK_FILE.format(side=side)).exists()]
     write_json(out_dir / CONFIG, {**config, **counts})
+
+
+def save_banks(run_dir: str | Path, banks: dict, shapes: dict | None = None) -> None:
+    """Write each side's exemplar bank (``exemplars.ExemplarBank``, at most ``BANK_MAX`` of them) into the run folder;
+    a side without one (None) has its old bank removed, so the detail net is never given exemplars it was not
+    trained with. ``shapes``: {side: (90, 2) mean inner-face landmarks} of every person with a face set, kept in
+    ``SHAPES_FILE`` (a swap moves the source's landmarks by the difference of the two to find the target's exemplars)."""
+    for side, bank in banks.items():
+        path = Path(run_dir) / BANK_FILE.format(side=side)
+        if bank is not None:
+            bank.subsample().save(path)
+        else:
+            path.unlink(missing_ok=True)
+    if shapes:
+        import numpy as np
+
+        with atomic_path(Path(run_dir) / SHAPES_FILE, suffix=".npz") as tmp:
+            np.savez(tmp, **{side: np.asarray(m, np.float32) for side, m in shapes.items()})
+
+
+def load_shapes(run_dir: str | Path) -> dict:
+    """{side: (90, 2) mean inner-face landmarks} saved with a run's detail stage ({} for a run saved before them)."""
+    import numpy as np
+
+    path = Path(run_dir) / SHAPES_FILE
+    if not path.exists():
+        return {}
+    try:
+        with np.load(path) as z:
+            return {side: np.asarray(z[side], np.float32) for side in z.files}
+    except (OSError, ValueError, EOFError) as e:
+        print(f"{path} is damaged ({type(e).__name__}): swapping without it (exemplars found by the source's own face "
+              "shape); training this RUN's detail stage on writes it again", flush=True)
+        return {}
+
+
+def load_banks(run_dir: str | Path) -> dict:
+    """{side: ExemplarBank} of a run (empty for a run saved without exemplars)."""
+    from .exemplars import ExemplarBank
+
+    paths = {side: Path(run_dir) / BANK_FILE.format(side=side) for side in "ab"}
+    return {side: ExemplarBank.load(p) for side, p in paths.items() if p.exists()}

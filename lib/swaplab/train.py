@@ -549,15 +549,17 @@ def _train_detail(config: TrainConfig, autoencoder, data, detail_data, strategy,
     if done >= phase.steps or (config.time_budget_min and (budget_min <= 0 or _spent(phase, _seconds(history)))):
         return _detail_report(spec, config, done, done, history, 0.0)
     detail_data = detail_data if detail_data is not None else load_detail_data(config)
-    banks = {side: exemplars.usable(_bank(d), f"person {getattr(config, 'person_' + side)!r}") if config.detail_exemplars
-             else None for side, d in zip("ab", detail_data)}
-    exemplars.save_banks(out_dir, banks)  # each person's exemplars, in the run: it swaps without its face sets
+    raw = {side: _bank(d) if config.detail_exemplars else None for side, d in zip("ab", detail_data)}
+    banks = {side: exemplars.usable(b, f"person {getattr(config, 'person_' + side)!r}") for side, b in raw.items()}
+    # each person's exemplars, in the run: it swaps without its face sets; and each one's mean face shape, which moves
+    # a source's landmarks onto the target's even where the source has too few faces to train with exemplars
+    runs.save_banks(out_dir, banks, shapes={side: b.mean for side, b in raw.items() if b is not None})
     sides = detail.training_sides(autoencoder, data, detail_data, config.detail_pairs, banks)
     ds = detail.make_dataset(sides, phase.batch_size, config.seed, config.detail_pairs, config.image_size, start=done)
     run_cb = _RunCallback(phase, history, _seconds(history),
                           lambda: runs.save(out_dir, net, config.to_json(), history, stage="detail"),
                           [c for c in callbacks if hasattr(c, "off_clock_s")], label="detail ")
-    hooks = [_Schedule(phase, run_cb, None), run_cb, *_detail_plots(config, autoencoder, data, detail_data, banks, history,
+    hooks = [_Schedule(phase, run_cb, None), run_cb, *_detail_plots(config, autoencoder, data, detail_data, {**banks, "a": raw["a"]}, history,
                                                                       out_dir, run_cb),
              *callbacks]
     started = time.perf_counter()
@@ -628,7 +630,7 @@ def _detail_plots(config: TrainConfig, autoencoder, data, detail_data, banks: di
     picks = [_picks(images, 3) for images, _ in data]
     small = [d[0][p] for d, p in zip(data, picks)]
     big = [d[0][p] for d, p in zip(detail_data, picks)]
-    fines = detail.preview_fines(banks, picks, config.image_size) if all(banks.values()) else (None, None)
+    fines = detail.preview_fines(banks, picks, config.image_size) if all(banks.values()) else (None, None)  # A: its landmarks
     board = TensorBoardLog(out_dir, history, run_cb.step, detail.BATCH_SIZE, name="detail")
     live = LivePlot(lambda net: detail.preview_grid(autoencoder, net, small, big, fines), history, out_dir, config.preview_every,
                     run_cb.step, config.interactive, on_draw=[board.image], name="detail",
