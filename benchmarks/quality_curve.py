@@ -114,7 +114,7 @@ class QualityProbe(keras.callbacks.Callback):
         from swaplab.detail import Cascade, DetailModel
 
         if isinstance(self.model, DetailModel):
-            return Cascade(self.autoencoder, self.model, runs.load_banks(self.run_dir), runs.load_shapes(self.run_dir))
+            return Cascade(self.autoencoder, self.model, runs.load_banks(self.run_dir))
         return Cascade(self.autoencoder)
 
     def write_pictures(self) -> None:
@@ -234,7 +234,7 @@ def score(run_name: str, data_dir: Path, weights_dir: Path, project: str, sharpe
     with tempfile.TemporaryDirectory() as tmp:
         probe = QualityProbe(data_dir, project, 10**6, Path(tmp), run_dir, pictures=pictures, sharpen=sharpen,
                              autoencoder=cascade.autoencoder)
-        probe.cascade = lambda: Cascade(cascade.autoencoder, cascade.detail, runs.load_banks(run_dir), runs.load_shapes(run_dir))
+        probe.cascade = lambda: Cascade(cascade.autoencoder, cascade.detail, runs.load_banks(run_dir))
         probe._score(time.perf_counter(), sum(h[-1]["time_s"] for h in (runs.read_history(run_dir),
                                                                          runs.read_history(run_dir, stage="detail")) if h) / 60)
         probe.write_pictures()

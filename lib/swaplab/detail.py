@@ -316,7 +316,7 @@ def preview_fines(banks: dict, picks: list, in_size: int) -> list:
         for i in pick:
             own = bank is bank_b  # B's own faces (or, pretraining, the pool's): exemplars from elsewhere, as in training
             allowed = (bank_b.sources != bank_b.sources[i]) | (np.abs(bank_b.times - bank_b.times[i]) > GAP_S) if own else None
-            idx, w = bank_b.neighbours(bank_b.query(bank.points[i], bank.mean), allowed=allowed)
+            idx, w = bank_b.neighbours(bank_b.query(bank.points[i]), allowed=allowed)
             rows.append(bank_b.detail(idx, w, in_size))
         out.append(np.stack(rows))
     return out
@@ -352,12 +352,10 @@ class Cascade:
     aligned crop) to find the target's exemplars; ``tracks`` (one id per face, in video) keeps them steady.
     """
 
-    def __init__(self, autoencoder, detail: DetailModel | None = None, banks: dict | None = None, shapes: dict | None = None):
+    def __init__(self, autoencoder, detail: DetailModel | None = None, banks: dict | None = None):
         from .exemplars import Blender
 
         self.autoencoder, self.detail, self.banks = autoencoder, detail, banks or {}
-        # each person's mean face shape (``runs.load_shapes``); a bank's own where the run has none
-        self.shapes = {**{side: b.mean for side, b in self.banks.items()}, **(shapes or {})}
         self.blender = Blender()
 
     @property
@@ -368,23 +366,26 @@ class Cascade:
     def output_size(self) -> int:
         return self.detail.size if self.detail is not None else self.image_size
 
-    def swap(self, faces, to: str = "b", batch_size: int = 256, landmarks=None, source: str | None = None,
-             tracks=None) -> np.ndarray:
-        """Faces of ``source``'s person drawn as ``to``: (N, s, s, 3) crops -> (N, output_size, output_size, 3) float32
-        in [0, 1]. Without landmarks (or a bank of ``to``) the detail net works without exemplar detail."""
+    def swap(self, faces, to: str = "b", batch_size: int = 256, landmarks=None, tracks=None) -> np.ndarray:
+        """Faces drawn as ``to``: (N, s, s, 3) crops -> (N, output_size, output_size, 3) float32 in [0, 1]. Without
+        landmarks (or a bank of ``to``) the detail net works without exemplar detail."""
         out = self.autoencoder.swap(faces, to=to, batch_size=batch_size)
         if self.detail is None:
             return out
-        return self.detail.enhance(out, to, self.exemplar_detail(landmarks, to, source, tracks))
+        return self.detail.enhance(out, to, self.exemplar_detail(landmarks, to, tracks))
 
-    def exemplar_detail(self, landmarks, to: str, source: str | None, tracks=None) -> np.ndarray | None:
-        """(N, S, S, 3) float32: each face's exemplar detail from ``to``'s bank, or None without landmarks or a bank."""
+    def exemplar_detail(self, landmarks, to: str, tracks=None) -> np.ndarray | None:
+        """(N, S, S, 3) float32: each face's exemplar detail from ``to``'s bank, or None without landmarks or a bank.
+
+        Found by the face's own aligned landmarks, whoever's they are: the decoder draws ``to``'s features where the
+        input's are, so the exemplars whose features sit there line up with them. (Moving a source's landmarks onto
+        the target's mean face shape first, which finds the target's nearest expression instead, measured worse on
+        the demo's a2b swap: pose error 2.89 against 2.41 deg, jitter 0.55 against 0.46, and a mouth of two lip lines.)"""
         bank = self.banks.get(to)
         if bank is None or landmarks is None or not len(landmarks):
             return None
-        mean = self.shapes.get(source) if source != to else None  # a self-swap: no shift
         tracks = [None] * len(landmarks) if tracks is None else tracks
-        return np.stack([bank.detail(*self.blender.weights(bank, bank.query(lm, mean), track), self.image_size)
+        return np.stack([bank.detail(*self.blender.weights(bank, bank.query(lm), track), self.image_size)
                          for lm, track in zip(landmarks, tracks)])
 
     def reconstruct(self, faces, side: str, batch_size: int = 256) -> np.ndarray:

@@ -8,9 +8,9 @@ crop minus its Gaussian blur of ``SIGMA`` px at the decoder's size: what a 64 px
 hold) is blended by how near each is (``ExemplarBank.detail``). The detail net
 (``swaplab.detail``) gets it beside the decoder's face and learns where to trust it.
 
-- **Whose landmarks.** For a swap A -> B the query is A's aligned landmarks moved by the
-  difference of the two people's mean shapes (``query``): B's crops with A's expression and
-  pose, not the B whose face shape is most like A's. For a self-swap the shift is zero.
+- **Whose landmarks.** For a swap A -> B the query is A's own aligned landmarks: B's crops whose
+  features sit where A's are, which is where the decoder draws them (``Cascade.exemplar_detail``
+  says what moving them onto B's face shape first cost).
 - **No pixel of the input.** Only the frame's landmarks, which the swap uses anyway to align
   and paste, reach the bank; the detail comes from the target person's own footage.
 - **Steady in video.** ``Blender`` carries part of each track's last weights into the next
@@ -74,7 +74,7 @@ class ExemplarBank:
     def subsample(self, n: int = BANK_MAX, seed: int = 0) -> "ExemplarBank":
         """At most ``n`` exemplars: a quarter by farthest-point sampling, so the set's rarest expressions and poses
         stay, the rest at random, so the common ones stay as dense as in training. The mean shape stays the whole
-        set's (the A-to-B shift of ``query``)."""
+        set's."""
         if len(self) <= n:
             return self
         flat = (self.points - self.mean).reshape(len(self), -1)
@@ -99,11 +99,10 @@ class ExemplarBank:
 
     # ------------------------------------------------------------ finding
 
-    def query(self, landmarks: np.ndarray, source_mean: np.ndarray | None = None) -> np.ndarray:
-        """(90, 2): a face's landmarks at this bank's size, shifted from its own person's mean shape to this one's."""
+    def query(self, landmarks: np.ndarray) -> np.ndarray:
+        """(90, 2): a face's inner-face landmarks (given as all 478 or as the 90) at this bank's size."""
         q = np.asarray(landmarks, np.float32)
-        q = q[INNER_FACE] if len(q) != len(INNER_FACE) else q
-        return q if source_mean is None else q - source_mean + self.mean
+        return q[INNER_FACE] if len(q) != len(INNER_FACE) else q
 
     def neighbours(self, query: np.ndarray, k: int = K, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(indices, weights summing to 1) of the ``k`` exemplars nearest to ``query`` (mean landmark distance);

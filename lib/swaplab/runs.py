@@ -18,8 +18,6 @@ A run lives in ``weights/<project>/<run>/`` (``paths.run_dir``):
                            each person's exemplars (``swaplab.exemplars``: face-set crops at the detail size and
                            their landmarks): the detail stage draws with them, so copy them with the run; a run
                            without them swaps without exemplars, softer
-    detail_shapes.npz      each person's mean face shape (inner-face landmarks): a swap moves the source's
-                           landmarks onto the target's by it to find the target's exemplars
     train_report.json      speed, final losses, warm-start savings
     previews/ loss.png     what ``viz.LivePlot`` draws (previews/ keeps the latest few and a doubling history)
     tensorboard/           what ``viz.TensorBoardLog`` logs
@@ -42,7 +40,6 @@ from pathlib import Path
 from .files import atomic_path, read_json, write_json
 
 BANK_FILE = "detail_bank_{side}.npz"  # each person's exemplars (swaplab.exemplars), beside the detail stage
-SHAPES_FILE = "detail_shapes.npz"  # each person's mean face shape (inner-face landmarks), for the exemplars
 
 CHECKPOINT = "checkpoint.weights.h5"
 CONFIG = "config.json"
@@ -280,7 +277,7 @@ def load_cascade(run, project: str | None = None):
         for side in sorted(set(read_config(run).get("detail_banks", [])) - set(banks)):
             print(f"{Path(run) / BANK_FILE.format(side=side)} is missing: person {side.upper()} is drawn without the "
                   "exemplars its detail stage was trained with, softer; copy the file along with the run", flush=True)
-    return Cascade(load(run, project), detail, banks, load_shapes(run) if detail is not None else {})
+    return Cascade(load(run, project), detail, banks)
 
 
 def start(out_dir: Path, config: dict) -> None:
@@ -315,38 +312,16 @@ def save(out_dir: Path, model, config: dict, history: list[dict], stage: str = "
     write_json(out_dir / CONFIG, {**config, **counts})
 
 
-def save_banks(run_dir: str | Path, banks: dict, shapes: dict | None = None) -> None:
+def save_banks(run_dir: str | Path, banks: dict) -> None:
     """Write each side's exemplar bank (``exemplars.ExemplarBank``, at most ``BANK_MAX`` of them) into the run folder;
     a side without one (None) has its old bank removed, so the detail net is never given exemplars it was not
-    trained with. ``shapes``: {side: (90, 2) mean inner-face landmarks} of every person with a face set, kept in
-    ``SHAPES_FILE`` (a swap moves the source's landmarks by the difference of the two to find the target's exemplars)."""
+    trained with."""
     for side, bank in banks.items():
         path = Path(run_dir) / BANK_FILE.format(side=side)
         if bank is not None:
             bank.subsample().save(path)
         else:
             path.unlink(missing_ok=True)
-    if shapes:
-        import numpy as np
-
-        with atomic_path(Path(run_dir) / SHAPES_FILE, suffix=".npz") as tmp:
-            np.savez(tmp, **{side: np.asarray(m, np.float32) for side, m in shapes.items()})
-
-
-def load_shapes(run_dir: str | Path) -> dict:
-    """{side: (90, 2) mean inner-face landmarks} saved with a run's detail stage ({} for a run saved before them)."""
-    import numpy as np
-
-    path = Path(run_dir) / SHAPES_FILE
-    if not path.exists():
-        return {}
-    try:
-        with np.load(path) as z:
-            return {side: np.asarray(z[side], np.float32) for side in z.files}
-    except (OSError, ValueError, EOFError) as e:
-        print(f"{path} is damaged ({type(e).__name__}): swapping without it (exemplars found by the source's own face "
-              "shape); training this RUN's detail stage on writes it again", flush=True)
-        return {}
 
 
 def load_banks(run_dir: str | Path) -> dict:

@@ -412,7 +412,7 @@ class FramePipeline:
         self.timings["model"] += t1 - t0
         if self.detail is not None:  # the target's exemplars, found by each face's landmarks, steady along its track
             tracks = [j.track for j in jobs] if self.mode == "video" else None
-            fine = self.model.exemplar_detail([j.landmarks for j in jobs], to, self.options.direction[0], tracks)
+            fine = self.model.exemplar_detail([j.landmarks for j in jobs], to, tracks)
             out = self.detail.enhance(out, to, fine)
             self.timings["detail"] += time.perf_counter() - t1
         return out

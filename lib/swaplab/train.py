@@ -551,9 +551,7 @@ def _train_detail(config: TrainConfig, autoencoder, data, detail_data, strategy,
     detail_data = detail_data if detail_data is not None else load_detail_data(config)
     raw = {side: _bank(d) if config.detail_exemplars else None for side, d in zip("ab", detail_data)}
     banks = {side: exemplars.usable(b, f"person {getattr(config, 'person_' + side)!r}") for side, b in raw.items()}
-    # each person's exemplars, in the run: it swaps without its face sets; and each one's mean face shape, which moves
-    # a source's landmarks onto the target's even where the source has too few faces to train with exemplars
-    runs.save_banks(out_dir, banks, shapes={side: b.mean for side, b in raw.items() if b is not None})
+    runs.save_banks(out_dir, banks)  # each person's exemplars, in the run: it swaps without its face sets
     sides = detail.training_sides(autoencoder, data, detail_data, config.detail_pairs, banks)
     ds = detail.make_dataset(sides, phase.batch_size, config.seed, config.detail_pairs, config.image_size, start=done)
     run_cb = _RunCallback(phase, history, _seconds(history),
@@ -630,7 +628,7 @@ def _detail_plots(config: TrainConfig, autoencoder, data, detail_data, banks: di
     picks = [_picks(images, 3) for images, _ in data]
     small = [d[0][p] for d, p in zip(data, picks)]
     big = [d[0][p] for d, p in zip(detail_data, picks)]
-    fines = detail.preview_fines(banks, picks, config.image_size) if all(banks.values()) else (None, None)  # A: its landmarks
+    fines = detail.preview_fines(banks, picks, config.image_size) if all(banks.values()) else (None, None)  # A: landmarks only
     board = TensorBoardLog(out_dir, history, run_cb.step, detail.BATCH_SIZE, name="detail")
     live = LivePlot(lambda net: detail.preview_grid(autoencoder, net, small, big, fines), history, out_dir, config.preview_every,
                     run_cb.step, config.interactive, on_draw=[board.image], name="detail",
