@@ -432,7 +432,7 @@ def _say_if_done(config: TrainConfig, saved: dict) -> None:
               f"set STEPS above {config.steps} to train on", flush=True)
         return
     minutes = sum(_seconds(runs.read_history(config.run_dir, stage=s)) for s in ("", "detail")) / 60
-    if config.time_budget_min and minutes >= config.time_budget_min:
+    if config.time_budget_min and minutes >= config.time_budget_min - 0.02 / 60:  # two stages' rounding (_spent)
         print(f"RUN={config.run!r} has already trained {minutes:.1f} of TIME_BUDGET_MIN={config.time_budget_min:g} minutes "
               "(the budget counts every session): nothing to train; raise TIME_BUDGET_MIN to train on", flush=True)
 
@@ -446,7 +446,8 @@ def _fit(model, ds, phase: TrainConfig, done: int, hooks: list) -> None:
 
 def _spent(phase: TrainConfig, seconds: float) -> bool:
     """True when a stage has trained its share of TIME_BUDGET_MIN (``seconds``: its training time in all sessions)."""
-    return bool(phase.time_budget_min) and seconds >= 60.0 * phase.time_budget_min
+    # the history keeps seconds to 0.01: a stage stopped at its budget may read up to 0.005 s short of it
+    return bool(phase.time_budget_min) and seconds >= 60.0 * phase.time_budget_min - 0.01
 
 
 def _autoencoder_phase(config: TrainConfig, saved: dict) -> TrainConfig:
