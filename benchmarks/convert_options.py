@@ -29,7 +29,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from swaplab import align, assets, swap, video
+from swaplab.core import assets, video
+from swaplab.face import align
+from swaplab.swap import pipeline as swap
 
 CONFIGS = {
     "default": {},
@@ -44,7 +46,7 @@ CONFIGS = {
 
 def source_crops(n: int = 16) -> np.ndarray:
     """Aligned crops of the benchmark speaker (GRID s1) from another of their clips: the 'face set'."""
-    from swaplab.landmarks import Landmarker
+    from swaplab.face.landmarks import Landmarker
 
     crops = []
     with Landmarker("image", num_faces=1, blendshapes=False) as lm:
@@ -82,7 +84,7 @@ def main() -> None:
 
     swap.configure_threads()
     from convert_speed import make_clip
-    from swaplab.models import build_swap_model
+    from swaplab.model.models import build_swap_model
 
     clip = make_clip(args.seconds)
     model = build_swap_model("lite")

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from swaplab import assets, swap, video
+from swaplab.core import assets, video
+from swaplab.swap import pipeline as swap
 
 TARGET_FPS = 25.0
 SAMPLE = "samples/grid/s1/bbaf2n.mpg"  # 360x288, 25 fps, 3 s, audio
@@ -90,8 +91,8 @@ def main() -> None:
     args = ap.parse_args()
 
     swap.configure_threads(args.tf_threads or None)
-    from swaplab import runs
-    from swaplab.models import build_swap_model
+    from swaplab.model import runs
+    from swaplab.model.models import build_swap_model
 
     clip = make_clip(args.seconds)
     info = video.probe(clip)

@@ -30,8 +30,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from swaplab import metrics, video
-from swaplab.landmarks import Landmarker
+from swaplab.core import video
+from swaplab.face import metrics
+from swaplab.face.landmarks import Landmarker
 
 SIGMAS = (1.0, 1.5, 2.0, 3.0)
 SIZES = (96, 48, 32)

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from swaplab import detail, paths, runs
-from swaplab.faceset import load_training_arrays
-from swaplab.models import build_swap_model
+from swaplab.core import paths
+from swaplab.face.faceset import load_training_arrays
+from swaplab.model import detail, runs
+from swaplab.model.models import build_swap_model
 
 
 def faces_of(config: dict, data_dir: Path, size: int, n: int) -> list[np.ndarray]:

@@ -14,7 +14,8 @@ import shutil
 import tempfile
 import time
 
-from swaplab import assets, faceset, paths
+from swaplab.core import assets, paths
+from swaplab.face import faceset
 
 TARGET = 40.0  # fps per process at 360p
 

@@ -28,7 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def prepare(data_dir: Path, project: str, tiny: bool) -> None:
     """The demo's people (``demo.prepare``), or for ``--tiny`` two s1 clips as B and one s2 clip as A at 128 px."""
-    from swaplab import assets, collect, demo, faceset
+    from swaplab import demo
+    from swaplab.collect import sources as collect
+    from swaplab.core import assets
+    from swaplab.face import faceset
 
     if not tiny:
         demo.prepare(data_dir, project)
@@ -42,7 +45,12 @@ def prepare(data_dir: Path, project: str, tiny: bool) -> None:
 def check(args) -> dict:
     import tensorflow as tf
 
-    from swaplab import assets, demo, evaluate, paths, runs, swap, train
+    from swaplab import demo
+    from swaplab.core import assets, paths
+    from swaplab.judge import evaluate
+    from swaplab.model import runs
+    from swaplab.swap import pipeline as swap
+    from swaplab.train import loop as train
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus and not args.cpu_ok:

@@ -13,9 +13,9 @@ import time
 
 import tensorflow as tf
 
-from swaplab.models import MODELS
-from swaplab.testing import synthetic_faces
-from swaplab.train import make_training_dataset
+from swaplab.model.models import MODELS
+from swaplab.train.loop import make_training_dataset
+from swaplab.train.testing import synthetic_faces
 
 
 def pipeline_rate(size: int, batch: int, batches: int) -> float:

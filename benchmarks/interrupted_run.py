@@ -1,6 +1,6 @@
 """A long 03_train run stopped three ways and picked up again, as a user's would be (docs/long_run.md).
 
-The 03_train notebook runs headless through ``swaplab.notebooks.run_notebook`` (what the demo uses) on the
+The 03_train notebook runs headless through ``swaplab.notebook.runner.run_notebook`` (what the demo uses) on the
 demo pair with the default recipe and ``--minutes`` of TIME_BUDGET_MIN. At each of ``--stops`` (wall-clock
 minutes into a session) it is stopped, then started again with the same parameters:
 
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HOW = ("ctrl-c", "sigterm", "kill -9")
 DRIVER = """
 import json, sys
-from swaplab.notebooks import run_notebook
+from swaplab.notebook.runner import run_notebook
 params, out, log = json.loads(sys.argv[1]), sys.argv[2], open(sys.argv[3], "a", buffering=1)
 run_notebook("03_train", params, out, timeout=None, stdout_file=log, kernel_log=out + "/kernel.log")
 """
@@ -58,7 +58,8 @@ def stop(proc: subprocess.Popen, how: str) -> None:
 
 def session(args, k: int, how: str | None, stop_after: float | None) -> dict:
     """One run of the 03_train notebook, stopped ``how`` after ``stop_after`` minutes (None: to the budget's end)."""
-    from swaplab import paths, runs
+    from swaplab.core import paths
+    from swaplab.model import runs
 
     out = ROOT / "runs" / args.project / f"{args.run}_{k}"
     out.mkdir(parents=True, exist_ok=True)
@@ -97,7 +98,8 @@ def main() -> int:
     ap.add_argument("--run", default="long_interrupted")
     ap.add_argument("--out", default=None, help="write the sessions as JSON here")
     args = ap.parse_args()
-    from swaplab import demo, paths
+    from swaplab import demo
+    from swaplab.core import paths
 
     demo.prepare(ROOT / "data", args.project)
     run_dir = paths.run_dir(ROOT / "weights", args.project, args.run)

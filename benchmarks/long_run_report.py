@@ -85,7 +85,8 @@ def main() -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from swaplab import paths, runs, viz
+    from swaplab.core import paths
+    from swaplab.model import runs, viz
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Training throughput with 1 and 2 CPU workers on this machine (MultiWorkerMirroredStrategy over
 127.0.0.1), at the same global batch: the figure is faces/s, the ratio is 2 workers / 1 worker.
 
-Each run is real: ``python -m swaplab.train_worker`` processes on synthetic faces. The rate is
+Each run is real: ``python -m swaplab.train.worker`` processes on synthetic faces. The rate is
 read from the chief's history.json between the first record (after tracing and warm-up) and
 the last, so start-up is left out. Two workers on one machine share its cores and add an
 all-reduce of every gradient per step over loopback: no speed-up is expected on a small CPU
@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from swaplab.train_worker import free_ports
+from swaplab.train.worker import free_ports
 
 
 def run(workers: int, args, root: Path) -> float:
@@ -41,7 +41,7 @@ def run(workers: int, args, root: Path) -> float:
             env["TF_CONFIG"] = json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})
         if args.split_threads:
             env.update(TF_NUM_INTRAOP_THREADS=threads, OMP_NUM_THREADS=threads)
-        procs.append(subprocess.Popen([sys.executable, "-m", "swaplab.train_worker", str(config), "--synthetic",
+        procs.append(subprocess.Popen([sys.executable, "-m", "swaplab.train.worker", str(config), "--synthetic",
                                        str(args.faces)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                       text=True))
     for p in procs:
@@ -55,7 +55,7 @@ def run(workers: int, args, root: Path) -> float:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="tiny", help="architecture (swaplab.models.MODELS)")
+    ap.add_argument("--model", default="tiny", help="architecture (swaplab.model.models.MODELS)")
     ap.add_argument("--batch", type=int, default=16, help="global faces per person per step (split over workers)")
     ap.add_argument("--steps", type=int, default=40, help="steps per run; timed from the first history record")
     ap.add_argument("--log-every", type=int, default=10, help="steps between history records")

@@ -32,8 +32,14 @@ from pathlib import Path
 
 import keras
 
-from swaplab import demo, evaluate, figures, files, identity, paths, runs, swap, train
-from swaplab.files import write_json
+from swaplab import demo
+from swaplab.core import files, paths
+from swaplab.core.files import write_json
+from swaplab.face import identity
+from swaplab.judge import evaluate, figures
+from swaplab.model import runs
+from swaplab.swap import pipeline as swap
+from swaplab.train import loop as train
 
 ROOT = Path(__file__).resolve().parents[1]
 # Ablation rows: TrainConfig fields. "classic" is the recipe SwapLab had before the tuning (lite, 64 px,
@@ -88,7 +94,7 @@ class QualityProbe(keras.callbacks.Callback):
         self.autoencoder, self.step = autoencoder, 0  # the autoencoder (a branch: given, with its steps done)
 
     def on_train_begin(self, logs=None):
-        from swaplab.detail import DetailModel
+        from swaplab.model.detail import DetailModel
 
         if self.curve or self.step:  # a later stage of the same run: its minutes add to the earlier ones
             self.before_s = self.curve[-1]["minutes"] * 60 if self.curve else self.before_s
@@ -111,7 +117,7 @@ class QualityProbe(keras.callbacks.Callback):
         self.write_pictures()
 
     def cascade(self):
-        from swaplab.detail import Cascade, DetailModel
+        from swaplab.model.detail import Cascade, DetailModel
 
         if isinstance(self.model, DetailModel):
             return Cascade(self.autoencoder, self.model, runs.load_banks(self.run_dir))
@@ -182,7 +188,7 @@ def fmt(v, spec: str) -> str:
 
 
 def demo_clip(key: str, data_dir: Path) -> Path:
-    from swaplab import assets
+    from swaplab.core import assets
 
     return assets.fetch(key, data_dir=data_dir, progress=False)
 
@@ -226,7 +232,7 @@ def score(run_name: str, data_dir: Path, weights_dir: Path, project: str, sharpe
           pictures: Path | None = None) -> dict:
     """One probe of a trained run as it is (its autoencoder and detail stage), with SHARPEN ``sharpen``: a row
     that costs no training of its own (the unsharp mask on the autoencoder alone)."""
-    from swaplab.detail import Cascade
+    from swaplab.model.detail import Cascade
 
     run_dir = paths.run_dir(weights_dir, project, run_name)
     cascade = runs.load_cascade(run_dir)

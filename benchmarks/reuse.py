@@ -24,8 +24,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import quality_curve  # noqa: E402
-from swaplab import collect, faceset, train  # noqa: E402
-from swaplab.files import write_json  # noqa: E402
+from swaplab.collect import sources as collect  # noqa: E402
+from swaplab.core.files import write_json  # noqa: E402
+from swaplab.face import faceset  # noqa: E402
+from swaplab.train import loop as train  # noqa: E402
 
 BASE_PEOPLE = {  # person -> (sample key, align options): everyone in the samples who is not in the demo pair
     "c": ("samples/headpose/head-pose-face-detection-female.gif", {}),

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from swaplab.models import MODELS, build_swap_model, flops_per_face, param_count
+from swaplab.model.models import MODELS, build_swap_model, flops_per_face, param_count
 
 
 def matmul_peak(n: int = 2048, repeats: int = 30) -> float:

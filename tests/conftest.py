@@ -17,7 +17,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from swaplab import assets  # noqa: E402  (after the TF log level is set)
+from swaplab.core import assets  # noqa: E402  (after the TF log level is set)
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -33,7 +33,8 @@ def _mirror():
 @pytest.fixture(scope="session")
 def aligned_project(tmp_path_factory):
     """(data_dir, weights_dir, project): one s1 clip as person "a", one s2 clip as "b", aligned by 02_align's code."""
-    from swaplab import faceset, paths
+    from swaplab.core import paths
+    from swaplab.face import faceset
 
     root = tmp_path_factory.mktemp("aligned")
     data, weights = root / "data", root / "weights"
@@ -48,7 +49,9 @@ def aligned_project(tmp_path_factory):
 @pytest.fixture(scope="session")
 def swapped_project(aligned_project):
     """A few training steps on the aligned faces, then an s1 clip never trained on, swapped a2b side by side."""
-    from swaplab import paths, swap, train
+    from swaplab.core import paths
+    from swaplab.swap import pipeline as swap
+    from swaplab.train import loop as train
 
     data, weights, project = aligned_project
     config = train.TrainConfig(project=project, run="tiny", model="tiny", batch_size=4, steps=4, log_every=1,
@@ -67,7 +70,7 @@ _LOG_LINE = re.compile(r"^[WEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ \S+:\d+\]", re.M) 
 @pytest.fixture(autouse=True)
 def _no_log_lines_in_notebooks(request, tmp_path):
     """After a notebook test: no cell of the notebooks it executed (under tmp_path) printed a W/E-level
-    library log line (swaplab._quiet keeps TensorFlow's and MediaPipe's chatter out of the outputs)."""
+    library log line (swaplab.core.quiet keeps TensorFlow's and MediaPipe's chatter out of the outputs)."""
     yield
     if request.node.get_closest_marker("notebook") is None:
         return

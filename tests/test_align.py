@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from swaplab import align, assets, landmarks, video
+from swaplab.core import assets, video
+from swaplab.face import align, landmarks
 
 
 @pytest.fixture(scope="module")

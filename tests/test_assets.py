@@ -1,4 +1,4 @@
-"""swaplab.assets: the offline mirror, re-fetching a corrupt cache, and the error when nothing can be reached."""
+"""swaplab.core.assets: the offline mirror, re-fetching a corrupt cache, and the error when nothing can be reached."""
 
 import dataclasses
 import shutil
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from swaplab import assets
+from swaplab.core import assets
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 KEY = "samples/grid/s2/pwij3p.mpg"  # a small clip (about 0.5 MB)

@@ -4,8 +4,8 @@ affine part moves image, target and mask together."""
 import numpy as np
 import tensorflow as tf
 
-from swaplab.augment import AugmentConfig, augment_batch, bilinear_sample
-from swaplab.testing import synthetic_faces
+from swaplab.train.augment import AugmentConfig, augment_batch, bilinear_sample
+from swaplab.train.testing import synthetic_faces
 
 NONE = AugmentConfig(warp_scale=0, rotation_deg=0, zoom=0, shift=0, flip=False,
                      brightness=0, contrast=0, saturation=0, hue_deg=0)

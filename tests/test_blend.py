@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplab import align, blend
-from swaplab.smoothing import OneEuro
+from swaplab.face import align, blend
+from swaplab.swap.smoothing import OneEuro
 
 S = 64
 

@@ -15,10 +15,12 @@ import h5py
 import numpy as np
 import pytest
 
-from swaplab import assets, detail, runs, swap, video, viz
-from swaplab.models import build_swap_model
-from swaplab.testing import synthetic_faces
-from swaplab.train import TrainConfig, train
+from swaplab.core import assets, video
+from swaplab.model import detail, runs, viz
+from swaplab.model.models import build_swap_model
+from swaplab.swap import pipeline as swap
+from swaplab.train.loop import TrainConfig, train
+from swaplab.train.testing import synthetic_faces
 
 BIG = [synthetic_faces(12, 128, person=p) for p in (0, 1)]
 SMALL = [tuple(np.stack([cv2.resize(x, (32, 32), interpolation=cv2.INTER_AREA if k == 0 else cv2.INTER_NEAREST)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from swaplab import colab
+from swaplab.notebook import colab
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 

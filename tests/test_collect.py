@@ -1,4 +1,4 @@
-"""swaplab.collect (local files, folders of images or videos, globs, sample keys, re-runs, bad input) and swaplab.widgets."""
+"""swaplab.collect.sources (local files, folders of images or videos, globs, sample keys, re-runs, bad input) and swaplab.notebook.widgets."""
 
 import os
 import shutil
@@ -10,7 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplab import assets, collect, files, video, widgets
+from swaplab.collect import sources as collect
+from swaplab.core import assets, files, video
+from swaplab.notebook import widgets
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 S2 = ["samples/grid/s2/id2_vcd_swwp2s.mpg", "samples/grid/s2/pwij3p.mpg"]

@@ -13,10 +13,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from swaplab import assets, detail, exemplars, runs, swap, widgets
-from swaplab.models import build_swap_model
-from swaplab.testing import synthetic_faces
-from swaplab.train import TrainConfig, train
+from swaplab.core import assets
+from swaplab.model import detail, exemplars, runs
+from swaplab.model.models import build_swap_model
+from swaplab.notebook import widgets
+from swaplab.swap import pipeline as swap
+from swaplab.train.loop import TrainConfig, train
+from swaplab.train.testing import synthetic_faces
 
 
 def _small(faces, size):

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from swaplab import evaluate, paths, video
+from swaplab.core import paths, video
+from swaplab.judge import evaluate
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "05_evaluate.ipynb"
 

@@ -15,7 +15,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from swaplab import assets, evaluate, faceset, figures, files, identity, metrics, paths, video
+from swaplab.core import assets, files, paths, video
+from swaplab.face import faceset, identity, metrics
+from swaplab.judge import evaluate, figures
 
 S1_GALLERY = "samples/grid/s1/bbaf2n.mpg"
 S2_GALLERY = "samples/grid/s2/pwij3p.mpg"
@@ -199,7 +201,7 @@ def test_reconstruction_metrics_score_the_model_output():
 
 
 def test_reconstruction_metrics_with_a_real_untrained_model(clip):
-    from swaplab.models import build_swap_model
+    from swaplab.model.models import build_swap_model
 
     model = build_swap_model("lite")
     faces, masks = evaluate.aligned_video_faces(clip, model.image_size, max_faces=4)
@@ -303,7 +305,7 @@ def test_inner_face_detail_is_size_independent(clip):
     """The same face at half the frame size keeps about the same detail ratio (the box is resized to DETAIL_SIZE)."""
     import cv2
 
-    from swaplab.landmarks import Landmarker
+    from swaplab.face.landmarks import Landmarker
 
     frame = next(iter(video.FrameReader(clip, duration=0.1))).image
     with Landmarker("image", num_faces=1) as lm:
@@ -323,7 +325,7 @@ def test_the_ratio_is_fooled_by_contrast_and_grain_and_band_detail_is_not(clip):
     neither: contrast leaves it where it was, grain lowers it."""
     import cv2
 
-    from swaplab.landmarks import Landmarker
+    from swaplab.face.landmarks import Landmarker
 
     frame = next(iter(video.FrameReader(clip, duration=0.1))).image
     with Landmarker("image", num_faces=1) as lm:

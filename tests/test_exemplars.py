@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from swaplab import exemplars
-from swaplab.metrics import INNER_FACE
-from swaplab.testing import synthetic_faces
+from swaplab.face.metrics import INNER_FACE
+from swaplab.model import exemplars
+from swaplab.train.testing import synthetic_faces
 
 RNG = np.random.default_rng(0)
 BASE = RNG.uniform(40, 90, (478, 2)).astype(np.float32)  # a face shape at 128 px

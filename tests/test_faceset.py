@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplab import assets, faceset, landmarks, paths, video
+from swaplab.core import assets, paths, video
+from swaplab.face import faceset, landmarks
 
 DUO = "samples/headpose/head-pose-face-detection-female-and-male.gif"
 FAST = dict(max_faces=2, sample_fps=2, min_face=40, workers=1, progress=False)  # 10 of the GIF's 58 frames; faces ~70 px

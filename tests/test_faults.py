@@ -23,7 +23,10 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplab import assets, collect, faceset, paths, runs, video
+from swaplab.collect import sources as collect
+from swaplab.core import assets, paths, video
+from swaplab.face import faceset
+from swaplab.model import runs
 
 CLIP = "samples/grid/s1/bbaf2n.mpg"  # 3 s, 75 frames at 25 fps, one face
 SMALL = dict(face_size=64, sample_fps=5, workers=1, progress=False)  # 15 frames of the clip, about 15 faces
@@ -75,7 +78,7 @@ def data(aligned, tmp_path):
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """weights/t/r1: the tiny model trained for 2 steps on synthetic faces (enough to load, resume and swap)."""
-    from swaplab import train
+    from swaplab.train import loop as train
 
     weights = tmp_path_factory.mktemp("weights")
     train.train(_train_config(weights, "r1", steps=2), data=_faces())
@@ -83,13 +86,13 @@ def tiny_run(tmp_path_factory):
 
 
 def _faces():
-    from swaplab.testing import synthetic_faces
+    from swaplab.train.testing import synthetic_faces
 
     return synthetic_faces(8, 32, person=0), synthetic_faces(8, 32, person=1)
 
 
 def _train_config(weights, run, **kw):
-    from swaplab.train import TrainConfig
+    from swaplab.train.loop import TrainConfig
 
     base = dict(project="t", run=run, model="tiny", batch_size=4, steps=2, log_every=1, preview_every=1000,
                 save_every=1000, weights_dir=str(weights))
@@ -101,7 +104,7 @@ def _train_config(weights, run, **kw):
 
 REALIGN = """
     import sys
-    from swaplab import faceset
+    from swaplab.face import faceset
     try:
         faceset.align_person({data!r}, "t", "a", face_size=128, sample_fps={fps}, workers=1, progress=False)
     except faceset.FaceSetError as e:
@@ -165,7 +168,7 @@ def test_changed_sample_fps_or_max_faces_reads_the_sources_again(data, capsys):
 
 
 def test_damaged_checkpoint_is_one_line_naming_it(tiny_run, tmp_path, capsys):
-    from swaplab import train
+    from swaplab.train import loop as train
 
     weights = tmp_path / "weights"
     run = weights / "t" / "r1"
@@ -260,7 +263,7 @@ def test_a_source_that_failed_is_read_again_and_said(data, capsys):
 
 SWAP = """
     import time
-    from swaplab import swap
+    from swaplab.swap import pipeline as swap
 
     def tick(done, total):
         time.sleep(0.05)  # slow enough to be killed mid-run
@@ -270,7 +273,7 @@ SWAP = """
 
 
 def test_kill_9_during_04_swap_keeps_the_old_output_and_the_next_run_cleans_up(tiny_run, tmp_path):
-    from swaplab import swap
+    from swaplab.swap import pipeline as swap
 
     clip = assets.fetch(CLIP, data_dir=tmp_path)
     out = tmp_path / "output" / "bbaf2n_a2b.mp4"
@@ -344,7 +347,7 @@ def test_sigterm_or_ctrl_c_during_04_swap_leaves_no_partial_file_and_no_ffmpeg(t
 
 
 def test_the_next_04_swap_into_the_folder_sweeps_what_a_kill_9_left_and_says_so(tiny_run, tmp_path, capsys):
-    from swaplab import swap
+    from swaplab.swap import pipeline as swap
 
     clip = assets.fetch(CLIP, data_dir=tmp_path)
     out = tmp_path / "output" / "bbaf2n_a2b.mp4"
@@ -402,7 +405,7 @@ def test_no_readable_source_is_one_clear_error_and_writes_nothing(tmp_path):
 
 
 def test_04_swap_names_the_real_cause_of_a_bad_input_before_loading_the_model(tmp_path):
-    from swaplab import swap
+    from swaplab.swap import pipeline as swap
 
     png = tmp_path / "photo.mp4"  # a PNG renamed .mp4
     png.write_bytes(cv2.imencode(".png", np.full((64, 64, 3), 128, np.uint8))[1].tobytes())
@@ -422,7 +425,7 @@ def test_04_swap_names_the_real_cause_of_a_bad_input_before_loading_the_model(tm
 
 
 def test_steps_below_the_steps_done_is_refused_before_reading_faces(tiny_run, tmp_path, capsys):
-    from swaplab import train
+    from swaplab.train import loop as train
 
     weights = tmp_path / "weights"
     shutil.copytree(tiny_run, weights / "t" / "r1")
@@ -438,7 +441,7 @@ def test_steps_below_the_steps_done_is_refused_before_reading_faces(tiny_run, tm
 
 
 def test_init_from_errors_name_it_before_reading_faces_and_leave_no_run_folder(tiny_run, tmp_path):
-    from swaplab import train
+    from swaplab.train import loop as train
 
     weights = tmp_path / "weights"
     shutil.copytree(tiny_run, weights / "t" / "base")

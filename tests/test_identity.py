@@ -4,7 +4,8 @@ import itertools
 
 import numpy as np
 
-from swaplab import assets, identity, landmarks, video
+from swaplab.core import assets, video
+from swaplab.face import identity, landmarks
 
 
 def _faces(key: str, n: int = 3):
@@ -31,7 +32,7 @@ def test_box_path_and_crops_agree_with_landmark_path():
     (img, face), = _faces("samples/grid/s1/bbaf2n.mpg", 1)
     by_landmarks = emb.embed(img, face.landmarks)
     assert identity.distance(emb.embed(img, face.bbox), by_landmarks) < 0.4
-    from swaplab import align
+    from swaplab.face import align
 
     crop, _ = align.crop_face(img, face.landmarks, 256)
     assert emb.embed_crops(np.stack([crop])).shape == (1, 128)

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from swaplab import assets, landmarks, video
+from swaplab.core import assets, video
+from swaplab.face import landmarks
 
 
 def test_yaw_follows_the_head_turn():

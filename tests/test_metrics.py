@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplab import assets, metrics, video
-from swaplab.landmarks import Landmarker
+from swaplab.core import assets, video
+from swaplab.face import metrics
+from swaplab.face.landmarks import Landmarker
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from swaplab.losses import face_loss, masked_mae
-from swaplab.models import MODELS, build_swap_model, flops_per_face, param_count
+from swaplab.model.losses import face_loss, masked_mae
+from swaplab.model.models import MODELS, build_swap_model, flops_per_face, param_count
 
 
 def test_swap_shapes_and_range():

@@ -15,11 +15,11 @@ import time
 
 import pytest
 
-from swaplab import runs
-from swaplab.distribute import PEER_TIMEOUT, peer_timeout, tf_config_workers
-from swaplab.testing import synthetic_faces
-from swaplab.train import TrainConfig, train
-from swaplab.train_worker import free_ports, read_config
+from swaplab.model import runs
+from swaplab.train.distribute import PEER_TIMEOUT, peer_timeout, tf_config_workers
+from swaplab.train.loop import TrainConfig, train
+from swaplab.train.testing import synthetic_faces
+from swaplab.train.worker import free_ports, read_config
 
 FACES = 16  # synthetic faces per person, as ``--synthetic 16`` makes them
 # A schedule that ignores STEPS (see below), and a small learning rate: two workers sum their gradients in
@@ -31,7 +31,7 @@ SETTINGS = dict(project="p", run="r", model="tiny", batch_size=8, log_every=2, s
 
 @pytest.fixture
 def launch(tmp_path):
-    """start(config_path, steps, session) -> two ``python -m swaplab.train_worker`` processes, one TF_CONFIG
+    """start(config_path, steps, session) -> two ``python -m swaplab.train.worker`` processes, one TF_CONFIG
     task each, output to files, temp folders under tmp_path/tmp; any still running at the end are killed."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -44,7 +44,7 @@ def launch(tmp_path):
             env = {**os.environ, "TMPDIR": str(scratch), "TF_CPP_MIN_LOG_LEVEL": "2",
                    "TF_CONFIG": json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})}
             log = open(tmp_path / f"session{session}_worker{i}.log", "w+")
-            proc = subprocess.Popen([sys.executable, "-m", "swaplab.train_worker", str(config_path), "--steps",
+            proc = subprocess.Popen([sys.executable, "-m", "swaplab.train.worker", str(config_path), "--steps",
                                      str(steps), "--synthetic", str(FACES)], env=env, stdout=log, stderr=log, text=True)
             proc.log = log
             pair.append(proc)
@@ -108,7 +108,7 @@ def test_two_workers_resume_after_sigterm_and_match_one_worker(tmp_path, launch)
     rc, out = finish(procs[0], 60)
     resume_at = runs.read_config(run_dir)["steps_done"]
     assert rc == 128 + signal.SIGTERM and resume_at >= first, (rc, resume_at, out[-3000:])
-    assert out.rstrip().splitlines()[-1] == (f"swaplab.train_worker: stopped by SIGTERM at step {resume_at} of 1000: "
+    assert out.rstrip().splitlines()[-1] == (f"swaplab.train.worker: stopped by SIGTERM at step {resume_at} of 1000: "
                                              f"saved {run_dir}; start every worker again with the same command to "
                                              "continue from there"), out[-3000:]
     rc, out = finish(procs[1], 300)  # the survivor sees the lost peer and stops with a one-line message
@@ -186,7 +186,7 @@ def _lone_worker(tmp_path, index, *args, env=None, hosts=None):
     spec = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
     env = {**os.environ, "TF_CONFIG": json.dumps(spec), **(env or {})}
     out, err = open(tmp_path / "out.log", "w+"), open(tmp_path / "err.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "swaplab.train_worker", str(config_path), "--steps", "2",
+    proc = subprocess.Popen([sys.executable, "-m", "swaplab.train.worker", str(config_path), "--steps", "2",
                              "--synthetic", str(FACES), *args], env=env, stdout=out, stderr=err, text=True)
     proc.out, proc.err = out, err
     return proc, hosts[1 - index]
@@ -211,7 +211,7 @@ def test_a_worker_that_never_starts_is_named_within_the_peer_timeout(tmp_path, i
     missing = f"worker {1 - index} at {other}"
     assert proc.returncode == 4, _read(proc.err)
     assert _read(proc.out) == f"waiting up to {bound} s for {missing} (TF_CONFIG) to start\n"
-    assert _read(proc.err) == (f"swaplab.train_worker: {missing} did not join within {bound} s: start it with the same "
+    assert _read(proc.err) == (f"swaplab.train.worker: {missing} did not join within {bound} s: start it with the same "
                                f"TF_CONFIG (task index {1 - index}), or remove it from the cluster\n")
     assert bound <= took < bound + 30
 
@@ -232,7 +232,7 @@ def test_sigterm_or_ctrl_c_stops_the_wait_for_peers_at_once(tmp_path, sig):
         proc.kill()
     assert proc.returncode == 128 + sig and took < 5, (proc.returncode, took, _read(proc.err))
     name = "SIGTERM" if sig == signal.SIGTERM else "Ctrl-C (SIGINT)"
-    assert _read(proc.err) == f"swaplab.train_worker: stopped by {name} while waiting for worker 1 at {other} to join\n"
+    assert _read(proc.err) == f"swaplab.train.worker: stopped by {name} while waiting for worker 1 at {other} to join\n"
 
 
 def test_a_port_that_answers_but_is_no_worker_ends_in_one_line_too(tmp_path):
@@ -250,7 +250,7 @@ def test_a_port_that_answers_but_is_no_worker_ends_in_one_line_too(tmp_path):
         impostor.close()
     assert proc.returncode == -signal.SIGKILL, _read(proc.err)[-2000:]  # what TensorFlow's wait cannot swallow
     assert _read(proc.out) == ""  # the port answered: no waiting line
-    assert _read(proc.err) == ("swaplab.train_worker: the workers TF_CONFIG names answered, but TensorFlow did not "
+    assert _read(proc.err) == ("swaplab.train.worker: the workers TF_CONFIG names answered, but TensorFlow did not "
                                "connect them within 4 s (one may have stopped meanwhile): stop every worker and start "
                                "all of them again with the same command\n")
 
@@ -270,7 +270,7 @@ def test_a_port_already_taken_is_one_line(tmp_path):
         taken.close()
     assert proc.returncode == 2 and _read(proc.out) == ""
     err = _read(proc.err)
-    assert err.startswith(f"swaplab.train_worker: worker 0 at {hosts[0]} (this task): port {hosts[0].rsplit(':', 1)[1]} is in use")
+    assert err.startswith(f"swaplab.train.worker: worker 0 at {hosts[0]} (this task): port {hosts[0].rsplit(':', 1)[1]} is in use")
     assert err.endswith("or give this task another port in TF_CONFIG\n") and err.count("\n") == 1, err
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from swaplab import assets, files
-from swaplab.notebooks import run_notebook
+from swaplab.core import assets, files
+from swaplab.notebook.runner import run_notebook
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -5,7 +5,8 @@ import shutil
 
 import pytest
 
-from swaplab import assets, notebooks, paths
+from swaplab.core import assets, paths
+from swaplab.notebook import runner as notebooks
 
 
 @pytest.mark.notebook

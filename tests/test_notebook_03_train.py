@@ -35,8 +35,9 @@ def test_03_train_runs_and_resumes(aligned_project, tmp_path):
 @pytest.mark.notebook
 def test_03_train_init_from_errors_name_it_and_leave_no_run_folder(aligned_project, tmp_path):
     """A missing INIT_FROM and one of another MODEL fail in the parameters check, before any face is read."""
-    from swaplab import notebooks, train
-    from swaplab.testing import synthetic_faces
+    from swaplab.notebook import runner as notebooks
+    from swaplab.train import loop as train
+    from swaplab.train.testing import synthetic_faces
 
     data_dir, _, project = aligned_project
     weights = tmp_path / "weights"
@@ -56,7 +57,7 @@ def test_03_train_init_from_errors_name_it_and_leave_no_run_folder(aligned_proje
 # what swaplab.demo does with each notebook: run it through notebooks.run_notebook, one line and 128 + the signal
 DRIVER = """
 import json, sys
-from swaplab import notebooks
+from swaplab.notebook import runner as notebooks
 try:
     notebooks.run_notebook("03_train", json.loads(sys.argv[1]), sys.argv[2])
 except notebooks.NotebookError as e:
@@ -70,7 +71,8 @@ except notebooks.NotebookError as e:
 def test_a_headless_03_train_stopped_by_a_signal_saves_says_where_and_exits_non_zero(aligned_project, tmp_path, sig):
     """The signal reaches the driver, which passes it to the notebook's kernel (Jupyter starts it in a session of
     its own): the training cell saves the step reached, fails with the one line, and the driver exits 128 + it."""
-    from swaplab import runs, train
+    from swaplab.model import runs
+    from swaplab.train import loop as train
 
     data_dir, weights_dir, project = aligned_project
     run = f"stop{int(sig)}"

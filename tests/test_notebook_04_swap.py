@@ -4,8 +4,10 @@ import time
 
 import pytest
 
-from swaplab import SYNTHETIC_TAG, files, testing, video
-from swaplab.notebooks import run_notebook
+from swaplab import SYNTHETIC_TAG
+from swaplab.core import files, video
+from swaplab.notebook.runner import run_notebook
+from swaplab.train import testing
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +47,7 @@ def test_04_swap_names_the_real_cause_of_an_image_renamed_mp4(tiny_run, tmp_path
     import cv2
     import numpy as np
 
-    from swaplab.notebooks import NotebookError
+    from swaplab.notebook.runner import NotebookError
 
     fake = tmp_path / "photo.mp4"
     fake.write_bytes(cv2.imencode(".png", np.full((64, 64, 3), 128, np.uint8))[1].tobytes())
@@ -59,7 +61,7 @@ def test_04_swap_names_the_real_cause_of_an_image_renamed_mp4(tiny_run, tmp_path
 @pytest.mark.notebook
 def test_04_swap_a_batch_of_a_photo_a_clip_and_a_broken_file_by_identity(swapped_project, tmp_path):
     """INPUT a folder: a photo of A (s1) is swapped, the head-pose woman is not A and is left alone, a broken file is skipped."""
-    from swaplab import assets, photos
+    from swaplab.core import assets, photos
 
     p = swapped_project
     folder = tmp_path / "inputs"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from swaplab import evaluate, paths
-from swaplab.notebooks import run_notebook
+from swaplab.core import paths
+from swaplab.judge import evaluate
+from swaplab.notebook.runner import run_notebook
 
 
 @pytest.mark.notebook
@@ -41,7 +42,7 @@ def test_05_evaluate_on_a_swapped_run(swapped_project, tmp_path):
 @pytest.mark.notebook
 def test_05_evaluate_a_self_swap(swapped_project, tmp_path):
     """a2a: A through A's own decoder, pasted back; scored against the real frames (face SSIM, detail)."""
-    from swaplab import swap
+    from swaplab.swap import pipeline as swap
 
     p = swapped_project
     out = paths.output_file(p["data_dir"], p["project"], p["input"], "a2a")

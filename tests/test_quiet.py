@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from swaplab import _quiet
+from swaplab.core import quiet as _quiet
 
 LIB = str(Path(__file__).resolve().parents[1] / "lib")
 
@@ -45,7 +45,7 @@ def test_tensorflow_and_mediapipe_start_quietly_and_errors_stay_visible(tmp_path
 
 def test_a_kernels_own_stderr_goes_to_its_log_not_the_console(tmp_path, capfd):
     """The demo runs each notebook's kernel with its process-level stderr in the step's kernel.log."""
-    from swaplab.notebooks import _stderr_of_children
+    from swaplab.notebook.runner import _stderr_of_children
 
     log = tmp_path / "kernel.log"
     with _stderr_of_children(log):

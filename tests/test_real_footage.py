@@ -11,8 +11,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from swaplab import SYNTHETIC_TAG, align, assets, batch, blend, masks, paths, photos, swap, targets, video
-from swaplab.landmarks import Landmarker
+from swaplab import SYNTHETIC_TAG
+from swaplab.core import assets, paths, photos, video
+from swaplab.face import align, blend, masks
+from swaplab.face.landmarks import Landmarker
+from swaplab.swap import batch, targets
+from swaplab.swap import pipeline as swap
 
 TWO = "samples/headpose/head-pose-face-detection-female-and-male.gif"  # 480x270, 56 frames: a woman (left), a man (right)
 WOMAN = "samples/headpose/head-pose-face-detection-female.gif"  # the same woman alone, another take
@@ -22,7 +26,7 @@ MAN = "samples/headpose/head-pose-face-detection-male.gif"
 @pytest.fixture(scope="module")
 def model():
     swap.configure_threads()
-    from swaplab.models import build_swap_model
+    from swaplab.model.models import build_swap_model
 
     return build_swap_model("lite")
 
@@ -139,7 +143,7 @@ def test_a_cut_is_found_at_the_join_and_nothing_is_smoothed_across_it(model, joi
 
 
 def test_no_cut_in_continuous_footage():
-    from swaplab.cuts import CutDetector
+    from swaplab.swap.cuts import CutDetector
 
     for key in (TWO, MAN, "samples/grid/s1/lbaq6p.mpg"):
         detect = CutDetector()

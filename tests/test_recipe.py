@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from swaplab import paths, report, runs
-from swaplab.augment import AugmentConfig
-from swaplab.losses import face_loss, masked_edges, masked_mae
-from swaplab.models import MODELS, build_swap_model, flops_per_face
-from swaplab.testing import synthetic_faces
-from swaplab.train import (
+from swaplab.align import report
+from swaplab.core import paths
+from swaplab.model import runs
+from swaplab.model.losses import face_loss, masked_edges, masked_mae
+from swaplab.model.models import MODELS, build_swap_model, flops_per_face
+from swaplab.train.augment import AugmentConfig
+from swaplab.train.loop import (
     LR_FLOOR,
     TrainConfig,
     learning_rate_at,
@@ -21,6 +22,7 @@ from swaplab.train import (
     train,
     warp_at,
 )
+from swaplab.train.testing import synthetic_faces
 
 DATA = (synthetic_faces(12, 32, person=0), synthetic_faces(12, 32, person=1))
 
@@ -88,7 +90,7 @@ def _face_set(data_dir, project, person, images):
     """A minimal face set on disk in 02_align's format (crops + index + summary), from synthetic faces."""
     import cv2
 
-    from swaplab.files import write_json
+    from swaplab.core.files import write_json
 
     faces = paths.faces_dir(data_dir, project, person)
     (faces / "crops").mkdir(parents=True)
@@ -136,7 +138,7 @@ def test_resolution_warning_names_the_stretch():
 
 def test_precision_follows_the_hardware_unless_forced():
     """auto: mixed_float16 on a GPU; on a CPU mixed_bfloat16 only where it has bf16 units; a forced value wins."""
-    from swaplab.distribute import compute_dtype, cpu_has_bf16
+    from swaplab.train.distribute import compute_dtype, cpu_has_bf16
 
     assert compute_dtype("auto", on_gpu=True, bf16=True) == "mixed_float16"
     assert compute_dtype("auto", on_gpu=False, bf16=True) == "mixed_bfloat16"

@@ -4,7 +4,9 @@ import shutil
 
 import pytest
 
-from swaplab import assets, faceset, paths, report
+from swaplab.align import report
+from swaplab.core import assets, paths
+from swaplab.face import faceset
 
 
 def _set(data, person, *keys):

@@ -9,7 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplab import assets, collect, faceset, paths
+from swaplab.collect import sources as collect
+from swaplab.core import assets, paths
+from swaplab.face import faceset
 
 CLIP = "samples/grid/s1/bbaf2n.mpg"  # 3 s, 25 fps, one face
 

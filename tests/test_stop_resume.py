@@ -15,9 +15,9 @@ import time
 import keras
 import pytest
 
-from swaplab import runs
-from swaplab.testing import synthetic_faces
-from swaplab.train import Interrupted, TrainConfig, train
+from swaplab.model import runs
+from swaplab.train.loop import Interrupted, TrainConfig, train
+from swaplab.train.testing import synthetic_faces
 
 DATA = (synthetic_faces(12, 32, person=0), synthetic_faces(12, 32, person=1))
 BIG = tuple(synthetic_faces(12, 128, person=p) for p in (0, 1))  # the same cartoon faces at the detail stage's size
@@ -29,8 +29,8 @@ STAGES = {"autoencoder": dict(steps=100_000, detail_size=0),  # stopped in the a
 # train() of a far STEPS (or DETAIL_STEPS), printing "STEP <model> n" every 2 steps, so the test knows it is training
 TRAINER = textwrap.dedent("""
     import sys, keras
-    from swaplab.testing import synthetic_faces
-    from swaplab.train import TrainConfig, train
+    from swaplab.train.testing import synthetic_faces
+    from swaplab.train.loop import TrainConfig, train
 
     class Steps(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -82,7 +82,7 @@ def test_a_signal_saves_the_step_reached_says_so_in_one_line_and_the_next_train_
     assert last <= saved <= last + 2, (last, saved)  # the step it had reached (a line every 2 steps)
     how = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
     where = f"at step {saved} of 100000" if stage == "autoencoder" else f"at step 4 of 4 (detail stage step {saved} of 100000)"
-    line = f"swaplab.stopping.Interrupted: interrupted by {how} {where}: saved {run}; run 03_train again with RUN='r' to continue from there"
+    line = f"swaplab.train.stopping.Interrupted: interrupted by {how} {where}: saved {run}; run 03_train again with RUN='r' to continue from there"
     assert err.rstrip().splitlines()[-1] == line, err[-3000:]
     assert err.count('  File "') <= 2, err  # the caller's line and train's: no wall of traceback
     assert "During handling" not in err and "KeyboardInterrupt" not in err and "Terminated" not in err, err

@@ -1,9 +1,12 @@
-"""The house rules of lib/swaplab and the notebooks, checked on the source (issue 13):
+"""The house rules of lib/swaplab and the notebooks, checked on the source (issues 13 and 26):
 
-- the stages (collect, faceset, train, swap, evaluate, tracking) sit side by side: none imports another,
-  except to read a face set through ``faceset``;
+- the folders follow the pipeline: a shared base (``core`` < ``face`` < ``model``), the stages over it as
+  siblings (``collect``, ``align``, ``train``, ``swap``, ``judge``: notebooks 01-06), and the drivers on top
+  (``notebook``, ``demo``); a module imports only from its own package and the layers below it, never from a
+  sibling stage and never up;
 - no import circle: no module imports one that imports it back, directly or through others, lazy imports
-  inside functions included (a driver such as ``batch`` sits above what it drives);
+  inside functions included;
+- each package's ``__init__`` is its three-line description and nothing else;
 - no function is over 60 lines;
 - each notebook checks its parameters in one call, ``<Config>.from_parameters(globals()).validate()``,
   in the cell right after the parameters cell, and raises nothing there itself;
@@ -24,37 +27,75 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LIB = ROOT / "lib" / "swaplab"
-STAGES = {"collect", "faceset", "train", "swap", "evaluate", "tracking"}  # 01..06
+BASE = ("core", "face", "model")  # each may import the ones before it
+STAGES = ("collect", "align", "train", "swap", "judge")  # siblings over the base
+DRIVERS = ("notebook", "demo")  # on top: may import the stages
+LAYER = {**{p: i for i, p in enumerate(BASE)}, **dict.fromkeys(STAGES, len(BASE)), **dict.fromkeys(DRIVERS, len(BASE) + 1)}
 MAX_LINES = 60
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CONFIG_CALL = re.compile(r"\b(\w+)\.(\w+)\.from_parameters\(globals\(\)\)\.validate\(\)")
+MODULES = sorted(LIB.rglob("*.py"))
+
+
+def _name(path: Path) -> str:
+    """lib/swaplab/train/loop.py -> "train.loop"; lib/swaplab/demo.py -> "demo"; a package's __init__ -> the package."""
+    parts = path.relative_to(LIB).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _imported_modules(path: Path) -> set[str]:
-    """The swaplab modules a file imports, at any depth (lazy imports inside functions count too)."""
+    """The swaplab modules a file imports ("train.loop", "core"), at any depth (lazy imports inside functions count)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            if node.level and not module or module == "swaplab":  # from . import a, b / from swaplab import a, b
-                found |= {a.name for a in node.names}
-            elif node.level or module.startswith("swaplab."):
-                found.add(module.split(".")[-1])
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("swaplab") and not node.level:
+            module = node.module.removeprefix("swaplab").lstrip(".")
+            for alias in node.names:  # from swaplab.core import files -> core.files; from swaplab.core.files import x -> core.files
+                sub = f"{module}.{alias.name}" if module else alias.name
+                found.add(sub if (LIB / (sub.replace(".", "/") + ".py")).exists() else module)
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError(f"{path}: relative import; write it as from swaplab.<package> import ...")
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("swaplab.")}
-    return found
+            found |= {a.name.removeprefix("swaplab.") for a in node.names if a.name.startswith("swaplab.")}
+    return found - {""}
 
 
-@pytest.mark.parametrize("stage", sorted(STAGES))
-def test_no_stage_imports_another(stage):
-    others = _imported_modules(LIB / f"{stage}.py") & STAGES - {stage, "faceset"}
-    assert not others, f"swaplab.{stage} imports the stage(s) {sorted(others)}: move what it needs into a shared module"
+def _package(module: str) -> str:
+    return module.split(".")[0]
+
+
+def test_every_module_sits_in_a_layer():
+    strays = [_name(p) for p in MODULES if _package(_name(p)) not in LAYER and p != LIB / "__init__.py"]
+    assert not strays, f"modules outside the layout {sorted(LAYER)}: {strays}; put each in the package of its stage"
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if p != LIB / "__init__.py"], ids=_name)
+def test_imports_go_down_or_sideways_within_a_package(path):
+    me = _package(_name(path))
+    wrong = []
+    for other in sorted(_imported_modules(path)):
+        them = _package(other)
+        if them == me or them not in LAYER:
+            continue
+        if LAYER[them] > LAYER[me] or (LAYER[them] == LAYER[me] and them in BASE + STAGES):
+            wrong.append(other)
+    kind = "a sibling stage or a layer above" if me in STAGES else "a layer above or beside it"
+    assert not wrong, f"swaplab.{_name(path)} imports {wrong}, {kind}: move what it needs into the shared base " \
+                      f"({' < '.join(BASE)})"
+
+
+@pytest.mark.parametrize("package", BASE + STAGES + ("notebook",))
+def test_each_package_says_what_it_is_for(package):
+    init = LIB / package / "__init__.py"
+    tree = ast.parse(init.read_text())
+    doc = ast.get_docstring(tree) or ""
+    assert len(tree.body) == 1 and doc, f"{init}: only a docstring, please (imports here would load every module)"
+    assert len([line for line in doc.splitlines() if line.strip()]) == 3, f"{init}: say what the package is for in three lines"
 
 
 def _import_graph() -> dict[str, set[str]]:
     """{module: the other swaplab modules it imports} over lib/swaplab."""
-    modules = {p.stem for p in LIB.glob("*.py")}
-    return {m: _imported_modules(LIB / f"{m}.py") & modules - {m} for m in sorted(modules)}
+    modules = {_name(p) for p in MODULES}
+    return {_name(p): _imported_modules(p) & modules - {_name(p)} for p in MODULES}
 
 
 def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -62,7 +103,7 @@ def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
     found = set()
 
     def walk(path: list[str]) -> None:
-        for nxt in sorted(graph[path[-1]]):
+        for nxt in sorted(graph.get(path[-1], ())):
             if nxt == path[0]:
                 found.add(tuple(path))
             elif nxt > path[0] and nxt not in path:  # a circle is found from its smallest name only
@@ -86,12 +127,12 @@ def test_no_two_modules_import_each_other():
 
 def test_no_function_is_over_60_lines():
     long = []
-    for path in sorted(LIB.glob("*.py")):
+    for path in MODULES:
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 n = node.end_lineno - node.lineno + 1
                 if n > MAX_LINES:
-                    long.append(f"{path.name}:{node.lineno} {node.name} ({n} lines)")
+                    long.append(f"{_name(path)}:{node.lineno} {node.name} ({n} lines)")
     assert not long, f"functions over {MAX_LINES} lines: {long}"
 
 
@@ -113,6 +154,17 @@ def test_validation_is_one_call(path):
     assert "raise " not in check, f"{path.name}: the checking cell raises by itself; move the check into validate()"
 
 
+def _notebook_imports(path: Path) -> dict[str, str]:
+    """{name in the notebook: the swaplab module it is}, from its ``from swaplab.x import y [as z]`` lines."""
+    found = {}
+    for source in (c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"):
+        for line in "".join(source["source"]).splitlines():
+            m = re.match(r"\s*from (swaplab[\w.]*) import (\w+)(?: as (\w+))?\s*$", line)
+            if m:
+                found[m.group(3) or m.group(2)] = f"{m.group(1)}.{m.group(2)}"
+    return found
+
+
 def _consumed(config) -> set[str]:
     """The parameters a config takes: its init fields, and those of a config it holds (``SwapJob.options``)."""
     hints = typing.get_type_hints(config)
@@ -130,8 +182,8 @@ def test_no_idle_parameter(path):
     params, after = _cells(path)
     names = [node.target.id for node in ast.parse(params).body]
     later = "\n".join(after)
-    module, cls = CONFIG_CALL.search(after[0]).groups()
-    config = getattr(importlib.import_module(f"swaplab.{module}"), cls)
+    name, cls = CONFIG_CALL.search(after[0]).groups()
+    config = getattr(importlib.import_module(_notebook_imports(path)[name]), cls)
     consumed = _consumed(config)
     idle = [n for n in names if n not in consumed and not re.search(rf"\b{n}\b", later)]
     assert not idle, f"{path.name}: parameters {idle} are never used: wire them up or drop them"

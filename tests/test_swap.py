@@ -8,7 +8,11 @@ audio, tags, atomic writes) runs for real. Each conversion is a second of video.
 import numpy as np
 import pytest
 
-from swaplab import SYNTHETIC_TAG, assets, files, paths, runs, swap, video, widgets
+from swaplab import SYNTHETIC_TAG
+from swaplab.core import assets, files, paths, video
+from swaplab.model import runs
+from swaplab.notebook import widgets
+from swaplab.swap import pipeline as swap
 
 CLIP = "samples/grid/s1/bbaf2n.mpg"  # 360x288, 25 fps, 2.98 s, one speaker facing the camera, audio
 
@@ -16,7 +20,7 @@ CLIP = "samples/grid/s1/bbaf2n.mpg"  # 360x288, 25 fps, 2.98 s, one speaker faci
 @pytest.fixture(scope="module")
 def model():
     swap.configure_threads()
-    from swaplab.models import build_swap_model
+    from swaplab.model.models import build_swap_model
 
     return build_swap_model("lite")
 

@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplab import assets, files, paths, swap, testing, video
+from swaplab.core import assets, files, paths, video
+from swaplab.swap import pipeline as swap
+from swaplab.train import testing
 
 CLIP = "samples/grid/s1/bbaf2n.mpg"  # 360x288, 25 fps, 2.98 s
 

@@ -1,8 +1,10 @@
-"""swaplab.sweep runs 03_train -> 04_swap -> 05_evaluate over a grid on tiny data, and 06_compare shows the runs."""
+"""swaplab.notebook.sweep runs 03_train -> 04_swap -> 05_evaluate over a grid on tiny data, and 06_compare shows the runs."""
 
 import pytest
 
-from swaplab import files, sweep, tracking
+from swaplab.core import files
+from swaplab.judge import tracking
+from swaplab.notebook import sweep
 
 
 def test_grid_names_and_bad_grids():
@@ -17,7 +19,7 @@ def test_grid_names_and_bad_grids():
 
 @pytest.mark.notebook
 def test_sweep_fills_the_table_and_06_compare_shows_it(aligned_project, tmp_path):
-    from swaplab.notebooks import run_notebook
+    from swaplab.notebook.runner import run_notebook
 
     data, weights, project = aligned_project
     common = {"DATA_DIR": str(data), "WEIGHTS_DIR": str(weights), "INPUT": "samples/grid/s1/bbir8p.mpg",

@@ -2,8 +2,11 @@
 
 import json
 
-from swaplab import files, runs, tracking, train
-from swaplab.testing import synthetic_faces
+from swaplab.core import files
+from swaplab.judge import tracking
+from swaplab.model import runs
+from swaplab.train import loop as train
+from swaplab.train.testing import synthetic_faces
 
 
 def _tiny(tmp_path, run: str, steps: int) -> train.TrainConfig:

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from swaplab import runs
-from swaplab.testing import synthetic_faces
-from swaplab.train import TrainConfig, make_training_dataset, steps_to_loss, train
+from swaplab.model import runs
+from swaplab.train.loop import TrainConfig, make_training_dataset, steps_to_loss, train
+from swaplab.train.testing import synthetic_faces
 
 DATA = (synthetic_faces(12, 32, person=0), synthetic_faces(12, 32, person=1))
 
@@ -25,7 +25,7 @@ def config(tmp_path, **kw):
 
 
 def test_a_few_steps_lower_the_loss():
-    from swaplab.models import build_swap_model
+    from swaplab.model.models import build_swap_model
 
     keras.utils.set_random_seed(0)
     model = build_swap_model("tiny")
@@ -77,8 +77,8 @@ def test_process_killed_mid_save_keeps_previous_checkpoint(tmp_path):
     # a second session that is SIGKILLed after writing half of its checkpoint file
     script = textwrap.dedent(f"""
         import os, signal, keras
-        from swaplab.testing import synthetic_faces
-        from swaplab.train import TrainConfig, train
+        from swaplab.train.testing import synthetic_faces
+        from swaplab.train.loop import TrainConfig, train
         real = keras.Model.save_weights
         def dying_save(self, path, **kw):
             real(self, path, **kw)
@@ -146,8 +146,8 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
         import tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from swaplab.testing import synthetic_faces
-        from swaplab.train import TrainConfig, train
+        from swaplab.train.testing import synthetic_faces
+        from swaplab.train.loop import TrainConfig, train
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         cfg = TrainConfig(project="p", run="m", model="tiny", batch_size=4, steps=2, log_every=1,
                           weights_dir={str(tmp_path)!r})

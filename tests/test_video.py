@@ -1,4 +1,4 @@
-"""swaplab.video: reading .mpg, GIF and image folders with ranges and sampling; writing mp4 with audio."""
+"""swaplab.core.video: reading .mpg, GIF and image folders with ranges and sampling; writing mp4 with audio."""
 
 from pathlib import Path
 
@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from swaplab import SYNTHETIC_TAG, assets, video
+from swaplab import SYNTHETIC_TAG
+from swaplab.core import assets, video
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -100,7 +101,7 @@ def test_text_file_named_mp4_is_refused(tmp_path):
 def test_truncated_mpg_reads_short_with_decode_errors(mpg, tmp_path):
     """A cut MPEG file still opens (its header is at the start), as a shorter clip whose last frame is damaged.
 
-    video reads what is there and counts the errors; swaplab.collect refuses such a file as a source.
+    video reads what is there and counts the errors; swaplab.collect.sources refuses such a file as a source.
     """
     cut = tmp_path / "cut.mpg"
     cut.write_bytes(mpg.read_bytes()[:60_000])

@@ -1,4 +1,4 @@
-"""Real yt-dlp downloads through swaplab.collect, from a local HTTP server on 127.0.0.1 (generic extractor)."""
+"""Real yt-dlp downloads through swaplab.collect.sources, from a local HTTP server on 127.0.0.1 (generic extractor)."""
 
 import functools
 import http.server
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from swaplab import assets, collect, video
+from swaplab.collect import sources as collect
+from swaplab.core import assets, video
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

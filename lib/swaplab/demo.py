@@ -25,9 +25,9 @@ import json
 import sys
 import time
 
-from . import assets
-from .notebooks import NotebookError, run_notebook
-from .paths import repo_root
+from swaplab.core import assets
+from swaplab.core.paths import repo_root
+from swaplab.notebook.runner import NotebookError, run_notebook
 
 HOLDOUT_A = "samples/grid/s2/pwij3p.mpg"  # s2, never trained on: the clip the demo swaps into s1
 HOLDOUT_B = "samples/grid/s1/pwbq6p.mpg"  # s1, never trained on: the self-swap b2b is scored on it
@@ -44,7 +44,8 @@ def people() -> dict[str, list[str]]:
 
 def prepare(data_dir, project: str, progress: bool = False) -> None:
     """Collect and align the demo's people with the library directly (what 01 and 02 do), for benchmarks."""
-    from . import collect, faceset
+    from swaplab.collect import sources as collect
+    from swaplab.face import faceset
 
     for person, keys in people().items():
         collect.add_sources(data_dir, project, person, keys, progress=progress)
@@ -104,15 +105,15 @@ def headline(metrics_swap: dict, metrics_self: dict | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from . import _quiet
+    from swaplab.core import quiet as _quiet
 
     _quiet.install()  # the demo is a program of SwapLab's own: its console stays free of C++ log chatter
-    from .models import DEFAULT_CPU_MODEL  # imports TensorFlow
+    from swaplab.model.models import DEFAULT_CPU_MODEL  # imports TensorFlow
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--project", default="demo", help="project name: data/<project>, weights/<project>")
     ap.add_argument("--run", default="main", help="training run name")
-    ap.add_argument("--model", default=DEFAULT_CPU_MODEL, help="architecture (see swaplab.models.MODELS)")
+    ap.add_argument("--model", default=DEFAULT_CPU_MODEL, help="architecture (see swaplab.model.models.MODELS)")
     ap.add_argument("--budget-min", type=float, default=30.0, help="training time budget in minutes")
     ap.add_argument("--from-step", type=int, default=1, help="start at step N when earlier ones are done")
     args = ap.parse_args(argv)

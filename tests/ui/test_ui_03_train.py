@@ -76,7 +76,7 @@ def test_03_train_live_progress_and_plots(aligned_project, open_notebook, screen
 def test_03_train_interrupt_saves_and_says_where_in_one_line(aligned_project, open_notebook, screenshot_on_failure):
     """JupyterLab's interrupt button (■) during training: the cell ends with one line naming the step it saved, and
     no traceback; the run's checkpoint holds that step."""
-    from swaplab import runs
+    from swaplab.model import runs
 
     data_dir, weights_dir, project = aligned_project
     params = dict(PROJECT=project, PERSON_A="a", PERSON_B="b", RUN="uistop", MODEL="tiny", BATCH_SIZE=4, STEPS=STEPS,

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from swaplab import testing
+from swaplab.train import testing
 
 
 @pytest.fixture(scope="module")
