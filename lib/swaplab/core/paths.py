@@ -24,7 +24,7 @@ VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".m4v", 
 def repo_root() -> Path:
     """The SwapLab checkout: ``$SWAPLAB_HOME`` or two levels above ``lib/swaplab``."""
     env = os.environ.get("SWAPLAB_HOME")
-    return Path(env).resolve() if env else Path(__file__).resolve().parents[2]
+    return Path(env).resolve() if env else Path(__file__).resolve().parents[3]
 
 
 def check_name(value: str, what: str) -> str:
