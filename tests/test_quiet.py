@@ -29,7 +29,7 @@ def test_filter_drops_chatter_and_keeps_the_rest():
 
 def test_tensorflow_and_mediapipe_start_quietly_and_errors_stay_visible(tmp_path):
     code = ("import swaplab\n"
-            "from swaplab import landmarks\n"
+            "from swaplab.face import landmarks\n"
             "import tensorflow as tf\n"
             "tf.constant(1.0) + 1\n"
             "import numpy as np\n"

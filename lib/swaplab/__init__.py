@@ -3,7 +3,7 @@
 One shared encoder, one decoder per person, trained on randomly warped aligned
 faces; to swap, encode a face of A and decode it with B's decoder. The
 numbered notebooks in ``notebooks/`` tell the story; this package does the work.
-Modules are imported lazily by the notebooks (``from swaplab import video``) so
+Modules are imported lazily by the notebooks (``from swaplab.core import video``) so
 that importing ``swaplab`` itself never pulls in TensorFlow or MediaPipe.
 Importing it sets their log levels; in a Jupyter kernel (the notebooks), or with
 ``SWAPLAB_QUIET=1``, it also filters their C++ chatter off stderr (``swaplab.core.quiet``;

@@ -3,7 +3,7 @@
 Every notebook's first cell does, in Colab only::
 
     %pip install -q --no-deps "{SWAPLAB_SOURCE}"   # the user's SwapLab: git+URL, a .whl or a .zip of it
-    from swaplab import colab; colab.setup()
+    from swaplab.notebook import colab; colab.setup()
 
 ``setup`` reads SwapLab's own requirements from its installed metadata (the
 ``pyproject.toml`` list, never a copy of it). Colab's TensorFlow runs Keras 3 from
