@@ -7,6 +7,7 @@ the same way the notebooks hand work to each other through the disk.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -30,37 +31,62 @@ def _mirror():
         yield
 
 
+def _once(tmp_path_factory, name: str, build) -> Path:
+    """A folder ``build(folder)`` fills once per test run, shared by the pytest-xdist workers (each worker has a
+    session of its own; the first to take the lock builds, the others wait and reuse what it built)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder above the workers' own
+    folder = base / f"shared-{name}"
+    with open(base / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
+
 @pytest.fixture(scope="session")
 def aligned_project(tmp_path_factory):
     """(data_dir, weights_dir, project): one s1 clip as person "a", one s2 clip as "b", aligned by 02_align's code."""
     from swaplab.core import paths
     from swaplab.face import faceset
 
-    root = tmp_path_factory.mktemp("aligned")
-    data, weights = root / "data", root / "weights"
-    for person, key in (("a", "samples/grid/s1/bbaf2n.mpg"), ("b", "samples/grid/s2/pwij3p.mpg")):
-        src = paths.sources_dir(data, "t", person)
-        src.mkdir(parents=True)
-        shutil.copy(assets.fetch(key, data_dir=data), src)
-        faceset.align_person(data, "t", person, face_size=128, sample_fps=12.5, workers=1, progress=False)
-    return data, weights, "t"
+    def build(root: Path) -> None:
+        data = root / "data"
+        for person, key in (("a", "samples/grid/s1/bbaf2n.mpg"), ("b", "samples/grid/s2/pwij3p.mpg")):
+            src = paths.sources_dir(data, "t", person)
+            src.mkdir(parents=True)
+            shutil.copy(assets.fetch(key, data_dir=data), src)
+            faceset.align_person(data, "t", person, face_size=128, sample_fps=12.5, workers=1, progress=False)
+
+    root = _once(tmp_path_factory, "aligned", build)
+    return root / "data", root / "weights", "t"
 
 
 @pytest.fixture(scope="session")
-def swapped_project(aligned_project):
+def swapped_project(aligned_project, tmp_path_factory):
     """A few training steps on the aligned faces, then an s1 clip never trained on, swapped a2b side by side."""
     from swaplab.core import paths
     from swaplab.swap import pipeline as swap
     from swaplab.train import loop as train
 
     data, weights, project = aligned_project
-    config = train.TrainConfig(project=project, run="tiny", model="tiny", batch_size=4, steps=4, log_every=1,
-                               preview_every=1000, save_every=1000, data_dir=str(data), weights_dir=str(weights))
-    train.train(config)
-    clip = assets.fetch("samples/grid/s1/bbir8p.mpg", data_dir=data)
+    clip = assets.cache_path("samples/grid/s1/bbir8p.mpg", data)
     out = paths.output_file(data, project, clip, "a2b")
-    options = swap.SwapOptions(direction="a2b", duration=1.2, side_by_side=True, batch_size=4)
-    swap.convert(clip, paths.run_dir(weights, project, "tiny"), out, options, progress=False, project=project)
+
+    def build(_root: Path) -> None:
+        config = train.TrainConfig(project=project, run="tiny", model="tiny", batch_size=4, steps=4, log_every=1,
+                                   preview_every=1000, save_every=1000, data_dir=str(data), weights_dir=str(weights))
+        train.train(config)
+        assert assets.fetch("samples/grid/s1/bbir8p.mpg", data_dir=data) == clip
+        options = swap.SwapOptions(direction="a2b", duration=1.2, side_by_side=True, batch_size=4)
+        swap.convert(clip, paths.run_dir(weights, project, "tiny"), out, options, progress=False, project=project)
+
+    _once(tmp_path_factory, "swapped", build)
     return dict(data_dir=data, weights_dir=weights, project=project, run="tiny", input=clip, swapped=out, direction="a2b")
 
 
