@@ -12,6 +12,15 @@ Every crop keeps its 2x3 matrix (frame pixels -> crop pixels), so crop-space
 results (a swapped face, a mask) map back into the frame exactly: ``uncrop_to_roi``
 warps them into a box of the frame only (``roi``: the whole crop's box; ``blend.paste``
 passes the tighter box of its mask), never the whole frame.
+
+**One geometry at every size (registration).** The template is framed at ``REF_SIZE`` (256 px, the
+face set's crops); a crop of any other size is that crop *area-resized* (``rescale``: pixel centres,
+not pixel corners: a 64 px pixel covers 4 x 4 of the 256 px crop, its centre at 1.5 of theirs). Training
+area-downscales the face set's crops to the model's size, so the same geometry holds at swap time, where
+``model_crops`` makes the model's crop and the drawn size's crop exactly as training makes them: the
+decoder's face, the exemplar detail (the face set's crops) and the paste land on the same pixels
+(tests/test_registration.py; docs/registration.md: a perfect 64 px face pasted 1 px off scored 0.45 where
+its ceiling is 0.68).
 """
 
 from __future__ import annotations
@@ -53,14 +62,28 @@ def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rot, t[:, None]])
 
 
+REF_SIZE = 256  # px: the crop size ``TEMPLATE`` is framed at (pixel centres); every other size is its area resize
+
+
 def alignment_matrix(landmarks: np.ndarray, size: int) -> np.ndarray:
-    """(2, 3) float64 matrix taking frame pixels to a ``size`` x ``size`` aligned crop, from (478, 2) landmarks."""
-    return umeyama(np.asarray(landmarks)[STABLE_IDX], TEMPLATE * size)
+    """(2, 3) float64 matrix taking frame pixels to a ``size`` x ``size`` aligned crop, from (478, 2) landmarks: the
+    ``REF_SIZE`` crop's matrix, ``rescale``d (so the crop is where an area resize of the 256 px crop puts the face)."""
+    return rescale(umeyama(np.asarray(landmarks)[STABLE_IDX], TEMPLATE * REF_SIZE), REF_SIZE, size)
 
 
 def rescale(matrix: np.ndarray, from_size: int, to_size: int) -> np.ndarray:
-    """The same alignment for a crop of another size (e.g. a 256 px face set crop -> the model's 64 px)."""
-    return np.asarray(matrix, np.float64) * (to_size / from_size)
+    """The same alignment for a crop of another size, as an area resize of the crop makes it (e.g. a 256 px face set
+    crop -> the model's 64 px): pixel edges scale, so a pixel centre u goes to (u + 0.5) * to / from - 0.5."""
+    k = to_size / from_size
+    out = np.asarray(matrix, np.float64) * k
+    out[:, 2] += 0.5 * k - 0.5
+    return out
+
+
+def rescale_points(points: np.ndarray, from_size: int, to_size: int) -> np.ndarray:
+    """Crop-pixel points of a ``from_size`` crop in the ``to_size`` crop that is its area resize (see ``rescale``)."""
+    k = to_size / from_size
+    return (np.asarray(points, np.float64) + 0.5) * k - 0.5
 
 
 def invert(matrix: np.ndarray) -> np.ndarray:
@@ -81,6 +104,27 @@ def crop(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
     return cv2.warpAffine(frame, np.asarray(matrix, np.float64), (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def model_crops(frame: np.ndarray, matrix: np.ndarray, size: int, sizes) -> list[np.ndarray]:
+    """The aligned crops at each of ``sizes`` as training makes them: ONE warp at ``size`` (the face set's, with its
+    ``matrix``), area-resized to the others (a smaller crop warped directly would be aliased, not what the model saw).
+    Their matrices are ``rescale(matrix, size, s)``."""
+    import cv2
+
+    big = crop(frame, matrix, size)
+    return [big if s == size else cv2.resize(big, (s, s), interpolation=cv2.INTER_AREA if s < size else cv2.INTER_CUBIC)
+            for s in sizes]
+
+
+def face_crops(frame: np.ndarray, landmarks: np.ndarray, size: int, out_size: int) -> tuple[np.ndarray, ...]:
+    """(matrix, crop, out_matrix, out_crop): a face as a model of ``size`` px reads it and as it is drawn at ``out_size``
+    px (the detail stage's; the paste's matrix), both made as training makes them (``model_crops`` from one warp at
+    ``REF_SIZE`` or larger)."""
+    big = max(REF_SIZE, size, out_size)
+    m = alignment_matrix(landmarks, big)
+    crop, out_crop = model_crops(frame, m, big, (size, out_size))
+    return rescale(m, big, size), crop, rescale(m, big, out_size), out_crop
 
 
 def crop_face(frame: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

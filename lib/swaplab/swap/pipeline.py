@@ -395,10 +395,7 @@ class FramePipeline:
     def _job(self, image: np.ndarray, lms: np.ndarray, track: int, raw: np.ndarray) -> FaceJob:
         """One face of the frame: its crop at the model's size and, at the size it is drawn at, the input's face,
         the landmarks, the paste's matrix and the hair."""
-        matrix = align.alignment_matrix(lms, self.size)
-        out = matrix if self.out_size == self.size else align.rescale(matrix, self.size, self.out_size)
-        crop = align.crop(image, matrix, self.size)
-        ref = crop if out is matrix else align.crop(image, out, self.out_size)
+        matrix, crop, out, ref = align.face_crops(image, lms, self.size, self.out_size)
         job = FaceJob(matrix, crop, align.transform_points(lms, out), track, raw, ref=ref, out_matrix=out)
         if self.hair is not None:
             job.hair = self.hair(image, out, self.out_size, key=track if self.mode == "video" else None)
@@ -408,18 +405,10 @@ class FramePipeline:
     def swap_faces(self, jobs: list[FaceJob]) -> np.ndarray:
         """(N, O, O, 3) float32 in [0, 1]: the jobs' crops rendered by the other side's decoder (one call), then
         drawn again at the detail stage's size O by the target's detail net (without one, O is the model's size)."""
-        t0 = time.perf_counter()
         crops = np.stack([j.crop for j in jobs])  # (N, S, S, 3) uint8; the model scales to [0, 1]
-        to = DIRECTIONS[self.options.direction]
-        out = self.model.autoencoder.swap(crops, to=to)
-        t1 = time.perf_counter()
-        self.timings["model"] += t1 - t0
-        if self.detail is not None:  # the target's exemplars, found by each face's landmarks, steady along its track
-            tracks = [j.track for j in jobs] if self.mode == "video" else None
-            fine = self.model.exemplar_detail([j.landmarks for j in jobs], to, tracks)
-            out = self.detail.enhance(out, to, fine)
-            self.timings["detail"] += time.perf_counter() - t1
-        return out
+        tracks = [j.track for j in jobs] if self.mode == "video" else None  # exemplars steady along each track
+        return self.model.swap(crops, DIRECTIONS[self.options.direction], landmarks=[j.landmarks for j in jobs],
+                               tracks=tracks, detail=self.detail is not None, timings=self.timings)
 
     def mask(self, job: FaceJob) -> np.ndarray:
         """(O, O) float32 in [0, 1]: the paste mask of ``job`` at the drawn size, under the options' MASK, erosion and blur."""
