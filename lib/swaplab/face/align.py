@@ -160,6 +160,22 @@ def uncrop_to_roi(image: np.ndarray, matrix: np.ndarray, box: tuple[int, int, in
     return cv2.warpAffine(image, inv, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT)
 
 
+def _fill_hull(canvas: np.ndarray, points: np.ndarray) -> None:
+    """Fill the convex hull of (N, 2) ``points`` with 255, IN PLACE; quarter-pixel vertices (shift=2) keep small
+    masks accurate."""
+    import cv2
+
+    hull = cv2.convexHull(np.round(np.asarray(points, np.float64) * 4).astype(np.int32))
+    cv2.fillConvexPoly(canvas, hull, 255, lineType=cv2.LINE_8, shift=2)
+
+
+def hull_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) uint8 in {0, 255}: the convex hull of crop-space landmarks (``landmark_masks``' channel 0 alone)."""
+    face = np.zeros((size, size), np.uint8)
+    _fill_hull(face, landmarks)
+    return face
+
+
 def landmark_masks(landmarks: np.ndarray, size: int) -> np.ndarray:
     """(size, size, 2) uint8 in {0, 255} from crop-space (478, 2) landmarks.
 
@@ -170,17 +186,10 @@ def landmark_masks(landmarks: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
     pts = np.asarray(landmarks, np.float64)
-    face = np.zeros((size, size), np.uint8)
+    face = hull_mask(pts, size)
     parts = np.zeros((size, size), np.uint8)
-
-    def fill(canvas: np.ndarray, p: np.ndarray) -> None:
-        # Quarter-pixel polygon vertices (shift=2) keep small masks accurate.
-        hull = cv2.convexHull(np.round(p * 4).astype(np.int32))
-        cv2.fillConvexPoly(canvas, hull, 255, lineType=cv2.LINE_8, shift=2)
-
-    fill(face, pts)
     for region in (LEFT_EYE + LEFT_BROW, RIGHT_EYE + RIGHT_BROW, LIPS):
-        fill(parts, pts[region])
+        _fill_hull(parts, pts[region])
     grow = max(1, size // 32)
     parts = cv2.dilate(parts, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) & face
     return np.stack([face, parts], axis=-1)
