@@ -34,7 +34,7 @@ def test_crop_then_uncrop_puts_landmarks_back(frame_and_landmarks):
     assert np.abs(back - lms).max() < 1.0
     # The same at the model's size: a rescaled matrix keeps the geometry.
     small = align.transform_points(lms, align.rescale(m, 256, 64))
-    np.testing.assert_allclose(small, in_crop / 4, atol=1e-6)
+    np.testing.assert_allclose(small, (in_crop + 0.5) / 4 - 0.5, atol=1e-6)  # pixel centres of the area resize
 
 
 def test_uncrop_to_roi_puts_rendered_points_back(frame_and_landmarks):

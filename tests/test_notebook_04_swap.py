@@ -34,6 +34,7 @@ def test_04_swap_on_a_sample_clip(tiny_run, tmp_path):
     reports = data / "nbswap" / "reports"
     summary = files.read_json(reports / "04_swap.json")
     assert (summary["frames"], summary["faces_swapped"], summary["direction"]) == (25, 25, "a2b")
+    assert summary["pasted"] == {"frames": 25, "share": 1.0, "ranges": [[0, 24]]}  # for 05_evaluate's share
     # the one warning a run without a detail stage gets on GRID: its 64 px faces stretched ~2.8x
     assert summary["options"]["side_by_side"] is True and all("stretched" in w for w in summary["warnings"])
     assert summary["drawn_size"] == 64 and summary["stretch"] > 1  # "lite", no detail stage
@@ -79,5 +80,6 @@ def test_04_swap_a_batch_of_a_photo_a_clip_and_a_broken_file_by_identity(swapped
     assert "broken.mp4" in rows["broken.mp4"]["error"] and not rows["broken.mp4"]["output"]
     assert rows["s1_still.png"]["faces_swapped"] == 1 and rows["s1_still.png"]["faces_seen"] == {"source": 1}
     assert rows["woman.gif"]["faces_swapped"] == 0 and rows["woman.gif"]["faces_seen"] == {"other": 23}
+    assert rows["s1_still.png"]["pasted"]["frames"] == 1 and rows["woman.gif"]["pasted"]["share"] == 0.0
     assert photos.read_tag(out / "s1_still_a2b.png") == SYNTHETIC_TAG
     assert video.probe(out / "woman_a2b.mp4").tags["comment"] == SYNTHETIC_TAG

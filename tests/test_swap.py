@@ -60,6 +60,7 @@ def test_range_fps_audio_faces_and_tag(model, clip, tmp_path):
     info = video.probe(out)
     assert (report.frames, info.frame_count, info.fps) == (30, 30, 25.0)
     assert (report.faces_swapped, report.frames_without_face) == (30, 0)
+    assert report.pasted == {"frames": 30, "share": 1.0, "ranges": [[0, 29]]}  # every frame got its face pasted
     # a 64 px face over a GRID face of ~175 px: stretched ~2.8x, and the one warning says so
     assert report.drawn_size == 64 and 2.5 < report.stretch < 3.1
     assert len(report.warnings) == 1 and f"stretched {report.stretch:.1f}x" in report.warnings[0]
@@ -90,6 +91,7 @@ def test_frames_without_a_face_pass_through_unchanged(model, faceless, tmp_path)
     with pytest.warns(UserWarning, match="no face"):
         report = swap.convert(faceless, model, out, swap.SwapOptions(label=""), progress=False)
     assert (report.frames, report.faces_swapped, report.frames_without_face) == (25, 0, 25)
+    assert report.pasted == {"frames": 0, "share": 0.0, "ranges": []}
     assert "unchanged copy" in report.warnings[0]
     # the same frames through the same encoder settings with no swap step: identical pictures
     ref = tmp_path / "ref.mp4"
@@ -193,6 +195,14 @@ def test_scrubber_writes_the_chosen_values_back(model, clip):
                          "MASK": "hull-hair", "DETAIL": True, "DIRECTION": "b2a"}
     chosen = swap.SwapOptions.from_parameters(namespace)
     assert (chosen.mask_erode, chosen.sharpen, chosen.color, chosen.blend, chosen.direction) == (7, 1.0, "hist", "seamless", "b2a")
+
+
+def test_the_report_says_which_frames_got_a_face_pasted():
+    report = swap.ConvertReport("in.mp4", "out.mp4", "a2b", 0.0, None)
+    for index, faces in enumerate([0, 1, 1, 0, 2, 1, 0, 0, 1]):
+        report.note_pasted(index, faces)
+    assert report.pasted["frames"] == 5 and report.pasted["ranges"] == [[1, 2], [4, 5], [8, 8]]
+    assert "pasted" in report.asdict()  # a new key of 04_swap.json: 05_evaluate reads its share
 
 
 def test_batches_keep_order_and_never_hold_frames_back():

@@ -12,6 +12,15 @@ Every crop keeps its 2x3 matrix (frame pixels -> crop pixels), so crop-space
 results (a swapped face, a mask) map back into the frame exactly: ``uncrop_to_roi``
 warps them into a box of the frame only (``roi``: the whole crop's box; ``blend.paste``
 passes the tighter box of its mask), never the whole frame.
+
+**One geometry at every size (registration).** The template is framed at ``REF_SIZE`` (256 px, the
+face set's crops); a crop of any other size is that crop *area-resized* (``rescale``: pixel centres,
+not pixel corners: a 64 px pixel covers 4 x 4 of the 256 px crop, its centre at 1.5 of theirs). Training
+area-downscales the face set's crops to the model's size, so the same geometry holds at swap time, where
+``model_crops`` makes the model's crop and the drawn size's crop exactly as training makes them: the
+decoder's face, the exemplar detail (the face set's crops) and the paste land on the same pixels
+(tests/test_registration.py; docs/registration.md: a perfect 64 px face pasted 1 px off scored 0.45 where
+its ceiling is 0.68).
 """
 
 from __future__ import annotations
@@ -53,14 +62,28 @@ def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rot, t[:, None]])
 
 
+REF_SIZE = 256  # px: the crop size ``TEMPLATE`` is framed at (pixel centres); every other size is its area resize
+
+
 def alignment_matrix(landmarks: np.ndarray, size: int) -> np.ndarray:
-    """(2, 3) float64 matrix taking frame pixels to a ``size`` x ``size`` aligned crop, from (478, 2) landmarks."""
-    return umeyama(np.asarray(landmarks)[STABLE_IDX], TEMPLATE * size)
+    """(2, 3) float64 matrix taking frame pixels to a ``size`` x ``size`` aligned crop, from (478, 2) landmarks: the
+    ``REF_SIZE`` crop's matrix, ``rescale``d (so the crop is where an area resize of the 256 px crop puts the face)."""
+    return rescale(umeyama(np.asarray(landmarks)[STABLE_IDX], TEMPLATE * REF_SIZE), REF_SIZE, size)
 
 
 def rescale(matrix: np.ndarray, from_size: int, to_size: int) -> np.ndarray:
-    """The same alignment for a crop of another size (e.g. a 256 px face set crop -> the model's 64 px)."""
-    return np.asarray(matrix, np.float64) * (to_size / from_size)
+    """The same alignment for a crop of another size, as an area resize of the crop makes it (e.g. a 256 px face set
+    crop -> the model's 64 px): pixel edges scale, so a pixel centre u goes to (u + 0.5) * to / from - 0.5."""
+    k = to_size / from_size
+    out = np.asarray(matrix, np.float64) * k
+    out[:, 2] += 0.5 * k - 0.5
+    return out
+
+
+def rescale_points(points: np.ndarray, from_size: int, to_size: int) -> np.ndarray:
+    """Crop-pixel points of a ``from_size`` crop in the ``to_size`` crop that is its area resize (see ``rescale``)."""
+    k = to_size / from_size
+    return (np.asarray(points, np.float64) + 0.5) * k - 0.5
 
 
 def invert(matrix: np.ndarray) -> np.ndarray:
@@ -81,6 +104,27 @@ def crop(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
     return cv2.warpAffine(frame, np.asarray(matrix, np.float64), (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def model_crops(frame: np.ndarray, matrix: np.ndarray, size: int, sizes) -> list[np.ndarray]:
+    """The aligned crops at each of ``sizes`` as training makes them: ONE warp at ``size`` (the face set's, with its
+    ``matrix``), area-resized to the others (a smaller crop warped directly would be aliased, not what the model saw).
+    Their matrices are ``rescale(matrix, size, s)``."""
+    import cv2
+
+    big = crop(frame, matrix, size)
+    return [big if s == size else cv2.resize(big, (s, s), interpolation=cv2.INTER_AREA if s < size else cv2.INTER_CUBIC)
+            for s in sizes]
+
+
+def face_crops(frame: np.ndarray, landmarks: np.ndarray, size: int, out_size: int) -> tuple[np.ndarray, ...]:
+    """(matrix, crop, out_matrix, out_crop): a face as a model of ``size`` px reads it and as it is drawn at ``out_size``
+    px (the detail stage's; the paste's matrix), both made as training makes them (``model_crops`` from one warp at
+    ``REF_SIZE`` or larger)."""
+    big = max(REF_SIZE, size, out_size)
+    m = alignment_matrix(landmarks, big)
+    crop, out_crop = model_crops(frame, m, big, (size, out_size))
+    return rescale(m, big, size), crop, rescale(m, big, out_size), out_crop
 
 
 def crop_face(frame: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -116,6 +160,22 @@ def uncrop_to_roi(image: np.ndarray, matrix: np.ndarray, box: tuple[int, int, in
     return cv2.warpAffine(image, inv, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_CONSTANT)
 
 
+def _fill_hull(canvas: np.ndarray, points: np.ndarray) -> None:
+    """Fill the convex hull of (N, 2) ``points`` with 255, IN PLACE; quarter-pixel vertices (shift=2) keep small
+    masks accurate."""
+    import cv2
+
+    hull = cv2.convexHull(np.round(np.asarray(points, np.float64) * 4).astype(np.int32))
+    cv2.fillConvexPoly(canvas, hull, 255, lineType=cv2.LINE_8, shift=2)
+
+
+def hull_mask(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) uint8 in {0, 255}: the convex hull of crop-space landmarks (``landmark_masks``' channel 0 alone)."""
+    face = np.zeros((size, size), np.uint8)
+    _fill_hull(face, landmarks)
+    return face
+
+
 def landmark_masks(landmarks: np.ndarray, size: int) -> np.ndarray:
     """(size, size, 2) uint8 in {0, 255} from crop-space (478, 2) landmarks.
 
@@ -126,17 +186,10 @@ def landmark_masks(landmarks: np.ndarray, size: int) -> np.ndarray:
     import cv2
 
     pts = np.asarray(landmarks, np.float64)
-    face = np.zeros((size, size), np.uint8)
+    face = hull_mask(pts, size)
     parts = np.zeros((size, size), np.uint8)
-
-    def fill(canvas: np.ndarray, p: np.ndarray) -> None:
-        # Quarter-pixel polygon vertices (shift=2) keep small masks accurate.
-        hull = cv2.convexHull(np.round(p * 4).astype(np.int32))
-        cv2.fillConvexPoly(canvas, hull, 255, lineType=cv2.LINE_8, shift=2)
-
-    fill(face, pts)
     for region in (LEFT_EYE + LEFT_BROW, RIGHT_EYE + RIGHT_BROW, LIPS):
-        fill(parts, pts[region])
+        _fill_hull(parts, pts[region])
     grow = max(1, size // 32)
     parts = cv2.dilate(parts, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8)) & face
     return np.stack([face, parts], axis=-1)

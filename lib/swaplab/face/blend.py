@@ -39,7 +39,7 @@ def face_mask(crop_landmarks: np.ndarray, size: int, erode: int = 0, blur: int =
     """
     if erode < 0 or blur < 0:
         raise ValueError(f"mask erode={erode} and blur={blur} must be >= 0 pixels")
-    hull = align.landmark_masks(crop_landmarks, size)[..., 0]  # (S, S) uint8 in {0, 255}
+    hull = align.hull_mask(crop_landmarks, size)  # (S, S) uint8 in {0, 255}
     if erode:
         hull = cv2.erode(hull, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * erode + 1, 2 * erode + 1)))
     mask = hull.astype(np.float32) / 255.0

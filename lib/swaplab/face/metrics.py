@@ -14,7 +14,7 @@ difference-of-Gaussian bands at the frame's own resolution (``BANDS``: "fine" is
   and 3 px score in that order, and a strongly sharpened 2 px blur scores no better than a 1.5 px blur.
 
 The **ceilings** (``perfect_paste``) are what a perfect model of N px would score on the same frames:
-the real frame squeezed to the N px aligned crop, as 04_swap crops it (``align.crop``), and stretched
+the real frame squeezed to the N px aligned crop, as training and 04_swap make it (``align.face_crops``), and stretched
 back with the paste's own warp. No model of that size can beat them; the per-person detail stage
 (``swaplab.model.detail``) draws at a larger size to pass the 64 px one.
 
@@ -126,12 +126,12 @@ def blur_equivalent(score: float, ladder_scores: list[float], ladder=BLUR_LADDER
 def perfect_paste(frame: np.ndarray, landmarks: np.ndarray, size: int, box: tuple[int, int, int, int]) -> np.ndarray:
     """The frame as a PERFECT ``size`` px model would leave it inside ``box`` (grown by ``MARGIN``): the face
     squeezed to the aligned crop as 04_swap crops it, then stretched back with the paste's own warp."""
-    matrix = align.alignment_matrix(landmarks, size)
+    matrix, crop, _, _ = align.face_crops(frame, landmarks, size, size)  # as training and 04_swap make it
     out = frame.copy()
     h, w = frame.shape[:2]
     x0, y0, x1, y1 = box
     grown = (max(x0 - MARGIN, 0), max(y0 - MARGIN, 0), min(x1 + MARGIN, w), min(y1 + MARGIN, h))
-    out[grown[1]:grown[3], grown[0]:grown[2]] = align.uncrop_to_roi(align.crop(frame, matrix, size), matrix, grown)
+    out[grown[1]:grown[3], grown[0]:grown[2]] = align.uncrop_to_roi(crop, matrix, grown)
     return out
 
 

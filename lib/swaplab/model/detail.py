@@ -307,16 +307,13 @@ def _exemplar_detail(bank, in_size: int) -> np.ndarray:
 def preview_fines(banks: dict, picks: list, in_size: int) -> list:
     """[exemplar detail of A's faces drawn as B, of B's faces drawn as B] for the preview grid: picks[i] index the faces
     of person i in their bank; B's own faces take their exemplars from their other sources, as in training."""
-    from swaplab.model.exemplars import GAP_S
-
     bank_a, bank_b = banks["a"], banks["b"]
     out = []
     for bank, pick in ((bank_a, picks[0]), (bank_b, picks[1])):
         rows = []
         for i in pick:
             own = bank is bank_b  # B's own faces (or, pretraining, the pool's): exemplars from elsewhere, as in training
-            allowed = (bank_b.sources != bank_b.sources[i]) | (np.abs(bank_b.times - bank_b.times[i]) > GAP_S) if own else None
-            idx, w = bank_b.neighbours(bank_b.query(bank.points[i]), allowed=allowed)
+            idx, w = bank_b.neighbours(bank_b.query(bank.points[i]), allowed=bank_b.others(i) if own else None)
             rows.append(bank_b.detail(idx, w, in_size))
         out.append(np.stack(rows))
     return out
@@ -348,8 +345,11 @@ class Cascade:
     """The autoencoder and, when the run has one, its detail stage and both people's exemplars: what 04_swap draws with.
 
     ``image_size``: px of the crops it reads (the autoencoder's); ``output_size``: px of the faces it returns (the
-    detail stage's, or the autoencoder's without one). ``swap`` takes the faces' landmarks (at ``output_size``, in the
-    aligned crop) to find the target's exemplars; ``tracks`` (one id per face, in video) keeps them steady.
+    detail stage's, or the autoencoder's without one). ``swap`` is THE drawing path: 04_swap (``FramePipeline``),
+    its preview and the tests all call it. It takes the crops as ``align.face_crops`` makes them (as training does:
+    the decoder's face, the exemplars and the paste then share one geometry, tests/test_registration.py) and their
+    landmarks (at ``output_size``, in the aligned crop) to find the target's exemplars; ``tracks`` (one id per face,
+    in video) keeps them steady.
     """
 
     def __init__(self, autoencoder, detail: DetailModel | None = None, banks: dict | None = None):
@@ -366,13 +366,22 @@ class Cascade:
     def output_size(self) -> int:
         return self.detail.size if self.detail is not None else self.image_size
 
-    def swap(self, faces, to: str = "b", batch_size: int = 256, landmarks=None, tracks=None) -> np.ndarray:
-        """Faces drawn as ``to``: (N, s, s, 3) crops -> (N, output_size, output_size, 3) float32 in [0, 1]. Without
-        landmarks (or a bank of ``to``) the detail net works without exemplar detail."""
+    def swap(self, faces, to: str = "b", batch_size: int = 256, landmarks=None, tracks=None, detail: bool = True,
+             timings: dict | None = None) -> np.ndarray:
+        """Faces drawn as ``to``: (N, s, s, 3) crops -> (N, O, O, 3) float32 in [0, 1], O = ``output_size`` (the
+        autoencoder's size with ``detail=False``: its face alone). Without landmarks (or a bank of ``to``) the detail
+        net works without exemplar detail. ``timings``: a dict whose "model" and "detail" seconds this adds to."""
+        import time
+
+        t0 = time.perf_counter()
         out = self.autoencoder.swap(faces, to=to, batch_size=batch_size)
-        if self.detail is None:
-            return out
-        return self.detail.enhance(out, to, self.exemplar_detail(landmarks, to, tracks))
+        t1 = time.perf_counter()
+        if self.detail is not None and detail:
+            out = self.detail.enhance(out, to, self.exemplar_detail(landmarks, to, tracks))
+        if timings is not None:
+            timings["model"] = timings.get("model", 0.0) + t1 - t0
+            timings["detail"] = timings.get("detail", 0.0) + time.perf_counter() - t1
+        return out
 
     def exemplar_detail(self, landmarks, to: str, tracks=None) -> np.ndarray | None:
         """(N, S, S, 3) float32: each face's exemplar detail from ``to``'s bank, or None without landmarks or a bank.

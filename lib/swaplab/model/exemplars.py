@@ -33,6 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from swaplab.face import align
 from swaplab.face.metrics import INNER_FACE
 
 K = 4  # exemplars blended per face
@@ -47,14 +48,13 @@ JPEG_QUALITY = 95
 class ExemplarBank:
     """One person's crops at ``size`` px (JPEG bytes, decoded on demand) and their inner-face landmarks.
 
-    ``points``: (N, 90, 2) float32, the ``INNER_FACE`` landmarks at ``size``; ``mean``: (90, 2) their mean
-    (the person's face shape); ``sources``/``times``: where each crop came from (for ``neighbours_of_each``).
+    ``points``: (N, 90, 2) float32, the ``INNER_FACE`` landmarks at ``size``; ``sources``/``times``: where each
+    crop came from (``others``: the exemplars a face of the set may take in training).
     """
 
     def __init__(self, jpegs: list[bytes], points: np.ndarray, size: int, sources=None, times=None, cache: int = 256):
         self.jpegs, self.size = list(jpegs), int(size)
         self.points = np.asarray(points, np.float32)
-        self.mean = self.points.mean(0) if len(self.points) else np.zeros((len(INNER_FACE), 2), np.float32)
         n = len(self.jpegs)
         self.sources = np.zeros(n, np.int32) if sources is None else np.asarray(sources, np.int32)
         self.times = np.zeros(n, np.float32) if times is None else np.asarray(times, np.float32)
@@ -73,29 +73,30 @@ class ExemplarBank:
 
     def subsample(self, n: int = BANK_MAX, seed: int = 0) -> "ExemplarBank":
         """At most ``n`` exemplars: a quarter by farthest-point sampling, so the set's rarest expressions and poses
-        stay, the rest at random, so the common ones stay as dense as in training. The mean shape stays the whole
-        set's."""
+        stay, the rest at random, so the common ones stay as dense as in training."""
         if len(self) <= n:
             return self
-        flat = (self.points - self.mean).reshape(len(self), -1)
+        flat = self.points.reshape(len(self), -1)
         chosen, dist = [0], np.linalg.norm(flat - flat[0], axis=1)
         for _ in range(n // 4 - 1):
             chosen.append(int(dist.argmax()))
             dist = np.minimum(dist, np.linalg.norm(flat - flat[chosen[-1]], axis=1))
         rest = np.setdiff1d(np.arange(len(self)), chosen)
         chosen = np.sort(np.concatenate([chosen, np.random.default_rng(seed).choice(rest, n - len(chosen), replace=False)]))
-        out = ExemplarBank([self.jpegs[i] for i in chosen], self.points[chosen], self.size, self.sources[chosen],
-                           self.times[chosen])
-        out.mean = self.mean
-        return out
+        return ExemplarBank([self.jpegs[i] for i in chosen], self.points[chosen], self.size, self.sources[chosen],
+                            self.times[chosen])
 
     def coverage(self) -> float:
         """Share of the exemplars that have exemplars of their own in training (``neighbours_of_each``: from other
         sources or ``GAP_S`` away): below about half, the detail net cannot learn to use them."""
         if not len(self):
             return 0.0
-        return float(np.mean([((self.sources != s) | (np.abs(self.times - t) > GAP_S)).any()
-                              for s, t in zip(self.sources, self.times)]))
+        return float(np.mean([self.others(i).any() for i in range(len(self))]))
+
+    def others(self, i: int) -> np.ndarray:
+        """(N,) bool: the exemplars face ``i`` of the bank may take in training: from another source, or more than
+        ``GAP_S`` seconds away in its own (never its own neighbouring frames)."""
+        return (self.sources != self.sources[i]) | (np.abs(self.times - self.times[i]) > GAP_S)
 
     # ------------------------------------------------------------ finding
 
@@ -125,8 +126,7 @@ class ExemplarBank:
         idx = np.zeros((len(self), k), np.int64)
         w = np.zeros((len(self), k), np.float32)
         for i in range(len(self)):
-            allowed = (self.sources != self.sources[i]) | (np.abs(self.times - self.times[i]) > GAP_S)
-            j, wj = self.neighbours(self.points[i], k, allowed)
+            j, wj = self.neighbours(self.points[i], k, self.others(i))
             idx[i, :len(j)], w[i, :len(j)] = j, wj
         return idx, w
 
@@ -165,7 +165,7 @@ class ExemplarBank:
         offsets = np.cumsum([0] + [len(j) for j in self.jpegs]).astype(np.int64)
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, data=np.frombuffer(b"".join(self.jpegs), np.uint8), offsets=offsets, points=self.points,
-                     sources=self.sources, times=self.times, size=np.int32(self.size), mean=self.mean)
+                     sources=self.sources, times=self.times, size=np.int32(self.size))
         return Path(path)
 
     @classmethod
@@ -176,10 +176,8 @@ class ExemplarBank:
         try:
             with np.load(path) as z:
                 data, off = z["data"].tobytes(), z["offsets"]
-                bank = cls([data[a:b] for a, b in zip(off[:-1], off[1:])], z["points"], int(z["size"]), z["sources"], z["times"])
-                if "mean" in z.files:
-                    bank.mean = np.asarray(z["mean"], np.float32)
-                return bank
+                return cls([data[a:b] for a, b in zip(off[:-1], off[1:])], z["points"], int(z["size"]), z["sources"],
+                           z["times"])
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise OSError(f"{path} is damaged ({(str(e).splitlines() or [type(e).__name__])[0][:100]}): delete it (the run "
                           "then swaps without exemplars, softer), or restore a copy; training this RUN's detail stage on "
@@ -220,7 +218,7 @@ def bank_of(faces_dir: str | Path, images: np.ndarray) -> ExemplarBank:
     rows = fs.kept()
     if len(rows) != len(images):
         raise ValueError(f"{faces_dir}: {len(rows)} kept faces but {len(images)} crops given: load them together")
-    landmarks = np.array([r["landmarks"] for r in rows], np.float32) * (images.shape[1] / fs.face_size)
+    landmarks = align.rescale_points(np.array([r["landmarks"] for r in rows]), fs.face_size, images.shape[1])
     names = sorted({r["source"] for r in rows})
     sources = [names.index(r["source"]) for r in rows]
     return ExemplarBank.from_arrays(images, landmarks, sources, [r.get("time", 0.0) or 0.0 for r in rows])

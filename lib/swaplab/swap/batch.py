@@ -33,7 +33,7 @@ def convert_many(inputs: list[Path], model, out_dir: str | Path, options: swap.S
                                       preview_every=preview_every)
                 row.update(output=str(out), frames=report.frames, faces_swapped=report.faces_swapped,
                            fps=round(report.fps, 1), faces_seen=report.faces_seen, cuts=len(report.cuts),
-                           warnings=report.warnings)
+                           warnings=report.warnings, pasted=report.pasted)
             except (video.VideoError, ValueError, OSError) as e:  # a bad file: say why, go on
                 row["error"] = str(e).splitlines()[0]
             rows.append(row)
