@@ -2,7 +2,7 @@
 
 ``train.train`` installs ``stop_signals`` for its whole run, so SIGTERM (a preempted cloud machine, a
 headless driver stopping) takes Ctrl-C's path: the stage whose ``fit`` was running (``RUNNING``, set by
-``train._RunCallback``) is saved at the step it reached (``save_running``, with further signals held off
+``train.hooks.RunCallback``) is saved at the step it reached (``save_running``, with further signals held off
 until the checkpoint is whole), then ``Interrupted`` is raised: one line saying where the run stands and
 how to go on, which Jupyter shows alone and which still fails the cell, so a headless run exits non-zero.
 """
