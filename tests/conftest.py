@@ -33,8 +33,8 @@ def _mirror():
 @pytest.fixture(scope="session")
 def aligned_project(tmp_path_factory):
     """(data_dir, weights_dir, project): one s1 clip as person "a", one s2 clip as "b", aligned by 02_align's code."""
+    from swaplab.align import build
     from swaplab.core import paths
-    from swaplab.face import faceset
 
     root = tmp_path_factory.mktemp("aligned")
     data, weights = root / "data", root / "weights"
@@ -42,7 +42,7 @@ def aligned_project(tmp_path_factory):
         src = paths.sources_dir(data, "t", person)
         src.mkdir(parents=True)
         shutil.copy(assets.fetch(key, data_dir=data), src)
-        faceset.align_person(data, "t", person, face_size=128, sample_fps=12.5, workers=1, progress=False)
+        build.align_person(data, "t", person, face_size=128, sample_fps=12.5, workers=1, progress=False)
     return data, weights, "t"
 
 
