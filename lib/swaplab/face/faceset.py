@@ -6,10 +6,13 @@ On disk, ``data/<project>/<person>/faces/``:
   index.jsonl     one JSON object per detected face, kept or dropped (``swaplab.align.extract``)
   summary.json    counts per reason and per source, frames read, frames without a face, settings
   embeddings.npz  dlib descriptors of the faces that were embedded, by crop name
+  source_hashes.json  the SHA-256 of each source file, by size and mtime: a cache, so a run's provenance does
+                  not hash a big video again every run (``FaceSet.provenance``)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -17,11 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from swaplab.core.files import read_json
+from swaplab.core.files import read_json, write_json
 from swaplab.face import align
 
 FACE_SIZE = 256  # px side of the saved crops; training resizes down from it
 _ROW_KEYS = ("source", "frame", "face", "file", "landmarks", "kept", "why")  # what every index row must have
+SOURCE_HASHES = "source_hashes.json"
 _EXTS = (".mpg", ".mpeg", ".mp4", ".mov", ".avi", ".mkv", ".webm", ".gif", ".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
@@ -169,11 +173,81 @@ class FaceSet:
         with np.load(path) as z:
             return dict(zip(z["names"].tolist(), z["vectors"]))
 
+    def content_hash(self) -> str:
+        """SHA-256 of the kept faces as training reads them: each crop's name, landmarks and file bytes, in order."""
+        digest = hashlib.sha256()
+        for r in self.kept():
+            digest.update(json.dumps([r["file"], r["landmarks"]], separators=(",", ":")).encode())
+            crop = self.dir / r["file"]
+            digest.update(crop.read_bytes() if crop.exists() else b"missing")
+        return digest.hexdigest()
+
+    def source_hashes(self, names) -> dict[str, str]:
+        """{source name: SHA-256 of its file (a folder of images: over its "name sha256" lines, as 01_collect's
+        manifest)} for ``names``, "" for a source no longer in sources/. Hashed once: kept in SOURCE_HASHES by size
+        and mtime (not written where the face set is read-only)."""
+        found = find_sources(self.dir.parent / "sources")
+        cache = read_json(self.dir / SOURCE_HASHES, {}) or {}
+        out, changed = {}, False
+        for name in names:
+            if name not in found:
+                out[name] = ""
+                continue
+            stamp = _stamp(found[name])
+            if cache.get(name, {}).get("stamp") != stamp:
+                cache[name], changed = {"stamp": stamp, "sha256": _sha256(found[name])}, True
+            out[name] = cache[name]["sha256"]
+        if changed:
+            try:
+                write_json(self.dir / SOURCE_HASHES, cache)
+            except OSError:
+                pass
+        return out
+
+    def provenance(self) -> dict:
+        """What a run records of this face set (``swaplab.model.provenance``): its folder, the content hash and count of
+        its kept faces, and each source that gave kept faces, with its SHA-256 and number of faces."""
+        kept = self.kept()
+        faces: dict[str, int] = {}
+        for r in kept:
+            faces[r["source"]] = faces.get(r["source"], 0) + 1
+        hashes = self.source_hashes(sorted(faces))
+        return {"faces_dir": str(self.dir.resolve()), "hash": self.content_hash(), "count": len(kept),
+                "sources": [{"name": n, "sha256": hashes[n], "faces": faces[n]} for n in sorted(faces)]}
+
     def __len__(self) -> int:
         return len(self.kept())
 
     def __repr__(self) -> str:
         return f"FaceSet({self.dir}: {len(self)} kept of {len(self.rows)} faces)"
+
+
+def _files_of(source: Path) -> list[Path]:
+    return sorted(p for p in source.iterdir() if p.is_file()) if source.is_dir() else [source]
+
+
+def _stamp(source: Path) -> list[int]:
+    """[size, mtime_ns] of a source file (of a folder: summed and latest), so a changed file is hashed again."""
+    stats = [p.stat() for p in _files_of(source)]
+    return [sum(st.st_size for st in stats), max((st.st_mtime_ns for st in stats), default=0)]
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sha256(source: Path) -> str:
+    """SHA-256 of a source file; of a folder of images, over its sorted "name sha256" lines (01_collect's manifest)."""
+    if not source.is_dir():
+        return _sha256_file(source)
+    from swaplab.core import video
+
+    lines = [f"{f.name} {_sha256_file(f)}\n" for f in video.image_files(source)]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def load_training_arrays(faces_dir: str | Path, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -113,6 +113,14 @@ def check_detail(config) -> None:
 
 
 def check_run(config) -> None:
+    detail = runs.has_checkpoint(config.run_dir)  # then only a detail stage without its checkpoint can be overwritten
+    if (found := runs.unsaved_work(config.run_dir)) and not (detail and config.detail_size == 0):
+        what = "a detail stage's" if detail else "a run's"
+        how = ("set DETAIL_SIZE=0 to train its autoencoder only, or give a new RUN to start over" if detail else
+               f"to train on from its weights, give a new RUN with INIT_FROM={config.run!r} (a warm start from its "
+               "export), or give a new RUN to start over")
+        raise ValueError(f"RUN={config.run!r}: {config.run_dir} holds {what} {', '.join(found)} but not the checkpoint they "
+                         f"came from (copied without it, or a folder not yet synced?): 03_train writes nothing there; {how}")
     if runs.has_checkpoint(config.run_dir):
         saved = runs.read_config(config.run_dir)
         for what, done in (("STEPS", int(saved.get("steps_done", 0))), ("DETAIL_STEPS", int(saved.get("detail_steps_done", 0)))):

@@ -66,6 +66,43 @@ def load_detail_data(config):
     return _per_side(config, faces, lambda sets: (*_concatenated(sets)[:2], exemplars.pooled([s[2] for s in sets])))
 
 
+def provenance(config, data=None) -> dict:
+    """{person: what this run loads of them} (``swaplab.model.provenance``): each face set of ``config.people`` as it is
+    now, or for faces given in memory (``data``: one (images, ...) per side) the hash of the arrays."""
+    from swaplab.model import provenance as prov
+
+    if data is not None:
+        return {config.person_a: prov.of_arrays(data[0][0]), config.person_b: prov.of_arrays(data[1][0])}
+    return {p: prov.of_face_set(paths.faces_dir(config.data_dir, config.project, p)) for p in config.people}
+
+
+class FaceSetChanged(ValueError):
+    """A face set changed between the autoencoder's load and the detail stage's: its faces would be paired wrongly."""
+
+
+def check_unchanged(config, loaded: dict, now: dict) -> None:
+    """Raise ``FaceSetChanged`` in one line when a face set the autoencoder loaded this session changed since (by
+    content hash, not count): the detail stage pairs its faces with the autoencoder's by position."""
+    from swaplab.model.provenance import change
+
+    changes = [c for p in loaded if p in now and (c := change(p, loaded[p], now[p]))]
+    if changes:
+        raise FaceSetChanged(f"{'; '.join(changes)} since the autoencoder loaded it this session (02_align ran meanwhile?): "
+                             f"the detail stage would pair other faces; run 03_train again with RUN={config.run!r}: both "
+                             "stages then load the face sets as they are now (the autoencoder resumes at its step)")
+
+
+def say_changes(config, stage: str, now: dict) -> None:
+    """One line per person whose face set changed since this stage of the run last saved (it trains on with the new)."""
+    from swaplab.model import provenance as prov
+
+    before = prov.read(config.run_dir)["stages"].get(stage, {})
+    for person, entry in now.items():
+        if person in before and (what := prov.change(person, before[person], entry)):
+            print(f"{what} since RUN={config.run!r}'s {stage} stage last saved: it trains on with the faces as they are now "
+                  "(provenance.json keeps the sources of both)", flush=True)
+
+
 def _per_side(config, faces, pool):
     """(side A, side B): ``faces(folder)`` of PERSON_A's and PERSON_B's face sets, or in pretrain mode
     ``pool([faces of each of PRETRAIN_PEOPLE])`` on both sides: the one place pretraining pools."""

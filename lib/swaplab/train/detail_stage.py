@@ -16,7 +16,7 @@ import tensorflow as tf
 from swaplab.model import exemplars, runs
 from swaplab.train import distribute
 from swaplab.train.checks import detail_spec
-from swaplab.train.data import bank, load_detail_data
+from swaplab.train.data import bank, check_unchanged, load_detail_data, provenance, say_changes
 from swaplab.train.hooks import RunCallback, picks
 from swaplab.train.schedule import Schedule
 
@@ -35,10 +35,12 @@ def fit(model, ds, phase, done: int, hooks: list) -> None:
 
 
 def train_detail(config, autoencoder, data, detail_data, strategy, dtype, out_dir: Path,
-                  budget_min: float, callbacks: list) -> dict:
+                 budget_min: float, callbacks: list, loaded: dict | None = None) -> dict:
     """The detail stage (``swaplab.model.detail``): each person's net learns to draw their face at DETAIL_SIZE from
     the decoder's face, on their own face set, for ``budget_min`` minutes (0: no limit) up to DETAIL_STEPS;
-    resumed from the run's detail.weights.h5, or started from INIT_FROM's detail stage when it has the same shape."""
+    resumed from the run's detail.weights.h5, or started from INIT_FROM's detail stage when it has the same shape.
+    ``loaded``: the provenance of the faces the autoencoder loaded this session (``data.provenance``): a face set
+    changed since is refused (``data.check_unchanged``)."""
     from swaplab.model import detail
 
     spec = detail_spec(config)
@@ -49,14 +51,20 @@ def train_detail(config, autoencoder, data, detail_data, strategy, dtype, out_di
                     warmup_steps=detail.WARMUP_STEPS, warp_end=1.0, batch_size=detail.BATCH_SIZE)
     if done >= phase.steps or (config.time_budget_min and (budget_min <= 0 or spent(phase, stage_seconds(history)))):
         return _detail_report(spec, config, done, done, history, 0.0)
+    now = provenance(config, detail_data)
+    if detail_data is None and loaded is not None:
+        check_unchanged(config, loaded, now)
+    if done:
+        say_changes(config, "detail", now)
     detail_data = detail_data if detail_data is not None else load_detail_data(config)
     raw = {side: bank(d) if config.detail_exemplars else None for side, d in zip("ab", detail_data)}
     banks = {side: exemplars.usable(b, f"person {getattr(config, 'person_' + side)!r}") for side, b in raw.items()}
-    runs.save_banks(out_dir, banks)  # each person's exemplars, in the run: it swaps without its face sets
+    first = [_bank_update(config, banks, done)]  # written with the first save: each person's exemplars, in the run
     sides = detail.training_sides(autoencoder, data, detail_data, config.detail_pairs, banks)
     ds = detail.make_dataset(sides, phase.batch_size, config.seed, config.detail_pairs, config.image_size, start=done)
     run_cb = RunCallback(phase, history, stage_seconds(history),
-                          lambda: runs.save(out_dir, net, config.to_json(), history, stage="detail"),
+                         lambda: runs.save(out_dir, net, config.to_json(), history, stage="detail",
+                                           banks=first.pop() if first else None, provenance={"detail": now}),
                           [c for c in callbacks if hasattr(c, "off_clock_s")], label="detail ")
     hooks = [Schedule(phase, run_cb, None), run_cb, *_detail_plots(config, autoencoder, data, detail_data, {**banks, "a": raw["a"]}, history,
                                                                       out_dir, run_cb),
@@ -64,6 +72,22 @@ def train_detail(config, autoencoder, data, detail_data, strategy, dtype, out_di
     started = time.perf_counter()
     fit(net, ds.with_options(distribute.shard_by_data()), phase, done, hooks)
     return _detail_report(spec, config, done, int(net.optimizer.iterations.numpy()), history, time.perf_counter() - started)
+
+
+def _bank_update(config, banks: dict, done: int) -> dict:
+    """What the detail stage's first save of this session does to the run's banks ({side: bank, or None to remove}):
+    a side with a bank writes it; a new detail stage without one removes a stale file (a net is never given exemplars
+    it did not train with); a resumed one keeps the banks its net trained with (DETAIL_EXEMPLARS switched off, or a
+    face set now below the coverage bar), saying so in one line."""
+    update = {}
+    for side, b in banks.items():
+        if b is not None or not done:
+            update[side] = b
+        elif runs.path(config.run_dir, runs.BANK_FILE.format(side=side)).exists():
+            why = "DETAIL_EXEMPLARS=False" if not config.detail_exemplars else "its face set gives no usable bank now"
+            print(f"{why}: RUN={config.run!r} keeps person {side.upper()}'s exemplar bank, which its detail stage trained "
+                  "with (04_swap draws with it); this session trains without exemplars for that person", flush=True)
+    return update
 
 
 def stage_seconds(history: list[dict]) -> float:

@@ -63,7 +63,7 @@ from swaplab.model.models import build_swap_model, flops_per_face
 from swaplab.train import distribute, stopping
 from swaplab.train.checks import face_size
 from swaplab.train.config import TrainConfig
-from swaplab.train.data import load_training_data, make_training_dataset
+from swaplab.train.data import load_training_data, make_training_dataset, provenance, say_changes
 from swaplab.train.detail_stage import fit, spent, stage_seconds, train_detail
 from swaplab.train.hooks import RunCallback, plots
 from swaplab.train.schedule import Schedule, planned_steps
@@ -123,6 +123,10 @@ def _train(config: TrainConfig, callbacks: list, data, strategy, out_dir: Path, 
     if resume:
         _say_if_done(config, saved)
     # 1. data: every face of both sets in memory, warped batch by batch in the tf.data graph
+    from_sets = data is None
+    loaded = provenance(config, data)  # before the faces: what they were when loaded, for the detail stage's check
+    if resume:
+        say_changes(config, "autoencoder", loaded)
     data = data if data is not None else load_training_data(config)
     keras.utils.set_random_seed(config.seed)
     # 2. the model and its optimizer on the strategy's devices, restored from the checkpoint (or a warm start)
@@ -141,7 +145,7 @@ def _train(config: TrainConfig, callbacks: list, data, strategy, out_dir: Path, 
     #    with a detail stage still to train, the autoencoder gets 1 - DETAIL_SHARE of TIME_BUDGET_MIN
     phase = _autoencoder_phase(config, saved)
     time_before = history[-1]["time_s"] if history else 0.0
-    run_cb = RunCallback(phase, history, time_before, lambda: runs.save(out_dir, model, config.to_json(), history),
+    run_cb = RunCallback(phase, history, time_before, lambda: runs.save(out_dir, model, config.to_json(), history, provenance={"autoencoder": loaded}),
                           [c for c in callbacks if hasattr(c, "off_clock_s")])
     hooks = [Schedule(phase, run_cb, warp), run_cb, *plots(config, data, history, out_dir, run_cb), *callbacks]
     started = time.perf_counter()
@@ -151,7 +155,8 @@ def _train(config: TrainConfig, callbacks: list, data, strategy, out_dir: Path, 
     report = _report(config, model, strategy, dtype, done, history, time.perf_counter() - started)
     if config.detail_size:
         left = config.time_budget_min - (history[-1]["time_s"] / 60 if history else 0.0)
-        report["detail"] = train_detail(config, model, data, detail_data, strategy, dtype, out_dir, left, callbacks)
+        report["detail"] = train_detail(config, model, data, detail_data, strategy, dtype, out_dir, left, callbacks,
+                                        loaded if from_sets else None)
     write_json(out_dir / runs.REPORT, report)
     return report
 
