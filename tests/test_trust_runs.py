@@ -66,7 +66,7 @@ def test_a_resume_with_exemplars_off_keeps_the_banks_its_detail_stage_trained_wi
 
 
 def test_provenance_records_each_stage_and_person(trained):
-    stages = provenance.read(trained.run_dir)["stages"]
+    stages = runs.read_provenance(trained.run_dir)["stages"]
     assert set(stages) == {"autoencoder", "detail"} and set(stages["autoencoder"]) == {"a", "b"}
     a = stages["autoencoder"]["a"]
     assert a == provenance.of_arrays(SMALL[0][0]) and a["count"] == 12 and a["sources"] == [] and a["faces_dir"] == ""

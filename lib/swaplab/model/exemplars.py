@@ -51,8 +51,10 @@ class ExemplarBank:
     (the person's face shape); ``sources``/``times``: where each crop came from (for ``neighbours_of_each``).
     """
 
-    def __init__(self, jpegs: list[bytes], points: np.ndarray, size: int, sources=None, times=None, cache: int = 256):
+    def __init__(self, jpegs: list[bytes], points: np.ndarray, size: int, sources=None, times=None, cache: int = 256,
+                 names=()):
         self.jpegs, self.size = list(jpegs), int(size)
+        self.names = [str(n) for n in names]  # source index -> the source's name in the face set (provenance.json)
         self.points = np.asarray(points, np.float32)
         self.mean = self.points.mean(0) if len(self.points) else np.zeros((len(INNER_FACE), 2), np.float32)
         n = len(self.jpegs)
@@ -85,7 +87,7 @@ class ExemplarBank:
         rest = np.setdiff1d(np.arange(len(self)), chosen)
         chosen = np.sort(np.concatenate([chosen, np.random.default_rng(seed).choice(rest, n - len(chosen), replace=False)]))
         out = ExemplarBank([self.jpegs[i] for i in chosen], self.points[chosen], self.size, self.sources[chosen],
-                           self.times[chosen])
+                           self.times[chosen], names=self.names)
         out.mean = self.mean
         return out
 
@@ -165,7 +167,8 @@ class ExemplarBank:
         offsets = np.cumsum([0] + [len(j) for j in self.jpegs]).astype(np.int64)
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, data=np.frombuffer(b"".join(self.jpegs), np.uint8), offsets=offsets, points=self.points,
-                     sources=self.sources, times=self.times, size=np.int32(self.size), mean=self.mean)
+                     sources=self.sources, times=self.times, size=np.int32(self.size), mean=self.mean,
+                     names=np.array(self.names, dtype=str))
         return Path(path)
 
     @classmethod
@@ -176,7 +179,8 @@ class ExemplarBank:
         try:
             with np.load(path) as z:
                 data, off = z["data"].tobytes(), z["offsets"]
-                bank = cls([data[a:b] for a, b in zip(off[:-1], off[1:])], z["points"], int(z["size"]), z["sources"], z["times"])
+                bank = cls([data[a:b] for a, b in zip(off[:-1], off[1:])], z["points"], int(z["size"]), z["sources"], z["times"],
+                           names=z["names"].tolist() if "names" in z.files else ())
                 if "mean" in z.files:
                     bank.mean = np.asarray(z["mean"], np.float32)
                 return bank
@@ -223,7 +227,9 @@ def bank_of(faces_dir: str | Path, images: np.ndarray) -> ExemplarBank:
     landmarks = np.array([r["landmarks"] for r in rows], np.float32) * (images.shape[1] / fs.face_size)
     names = sorted({r["source"] for r in rows})
     sources = [names.index(r["source"]) for r in rows]
-    return ExemplarBank.from_arrays(images, landmarks, sources, [r.get("time", 0.0) or 0.0 for r in rows])
+    bank = ExemplarBank.from_arrays(images, landmarks, sources, [r.get("time", 0.0) or 0.0 for r in rows])
+    bank.names = names
+    return bank
 
 
 def pooled(banks: list[ExemplarBank]) -> ExemplarBank:
@@ -233,7 +239,7 @@ def pooled(banks: list[ExemplarBank]) -> ExemplarBank:
         sources.append(b.sources + offset)
         offset += int(b.sources.max(initial=-1)) + 1
     return ExemplarBank([j for b in banks for j in b.jpegs], np.concatenate([b.points for b in banks]), banks[0].size,
-                        np.concatenate(sources), np.concatenate([b.times for b in banks]))
+                        np.concatenate(sources), np.concatenate([b.times for b in banks]), names=[n for b in banks for n in b.names])
 
 
 MIN_COVERAGE = 0.5  # a bank whose exemplars find exemplars of their own for less than this share is not used

@@ -9,7 +9,7 @@ landmarks and crop bytes: ``FaceSet.content_hash``) and their ``count``, and eve
 ``data/<project>/<person>/sources/`` that gave it faces, by name and SHA-256. A stage trained over several sessions
 on a face set that changed keeps the sources of every session (``merged``): what ever trained it stays listed.
 Faces given in memory (tests, benchmarks) record ``faces_dir`` "" and the hash of the arrays, with no sources.
-05_evaluate reads it to refuse scoring a clip the run trained on (``read``).
+05_evaluate reads it (``runs.read_provenance``) to refuse scoring a clip the run trained on.
 """
 
 from __future__ import annotations
@@ -17,18 +17,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from swaplab.core.files import read_json
-
 VERSION = 1
 STAGES = ("autoencoder", "detail")
 
 
-def read(run_dir: str | Path) -> dict:
-    """The run's provenance ({"version": 1, "stages": {}} for a run saved before provenance existed)."""
-    from swaplab.model import runs
-
-    found = read_json(runs.path(run_dir, runs.PROVENANCE), None)
-    return found if isinstance(found, dict) and "stages" in found else {"version": VERSION, "stages": {}}
+def empty() -> dict:
+    """The provenance of a run saved before provenance existed."""
+    return {"version": VERSION, "stages": {}}
 
 
 def of_face_set(faces_dir: str | Path) -> dict:

@@ -415,6 +415,14 @@ def finish(run_dir: str | Path) -> None:
         left.unlink(missing_ok=True)
 
 
+def read_provenance(run_dir: str | Path) -> dict:
+    """The run's provenance.json (``swaplab.model.provenance``); an empty one for a run saved before it existed."""
+    from swaplab.model import provenance
+
+    found = read_json(path(run_dir, PROVENANCE), None)
+    return found if isinstance(found, dict) and "stages" in found else provenance.empty()
+
+
 def load_banks(run_dir: str | Path) -> dict:
     """{side: ExemplarBank} of a run (empty for a run saved without exemplars)."""
     from swaplab.model.exemplars import ExemplarBank

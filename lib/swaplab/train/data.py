@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from swaplab.core import paths
-from swaplab.model import exemplars
+from swaplab.model import exemplars, runs
 from swaplab.train.augment import AugmentConfig, augment_batch
 
 
@@ -96,7 +96,7 @@ def say_changes(config, stage: str, now: dict) -> None:
     """One line per person whose face set changed since this stage of the run last saved (it trains on with the new)."""
     from swaplab.model import provenance as prov
 
-    before = prov.read(config.run_dir)["stages"].get(stage, {})
+    before = runs.read_provenance(config.run_dir)["stages"].get(stage, {})
     for person, entry in now.items():
         if person in before and (what := prov.change(person, before[person], entry)):
             print(f"{what} since RUN={config.run!r}'s {stage} stage last saved: it trains on with the faces as they are now "
