@@ -2,7 +2,7 @@
 
 Prints fps for one process working through ``--clips`` GRID s1 clips (360x288)
 in turn, then for all cores with twice as many clips in parallel processes
-(``faceset.align_person`` with ``workers``), each as a ratio to the 40 fps per
+(``build.align_person`` with ``workers``), each as a ratio to the 40 fps per
 process target. Times include starting the processes and loading MediaPipe in
 each, so short runs understate the steady rate. Run:
 ``python benchmarks/extract.py [--clips 4] [--identity-every 25] [--max-faces 1]``.
@@ -14,8 +14,9 @@ import shutil
 import tempfile
 import time
 
+from swaplab.align import build
+from swaplab.align import config as align_config
 from swaplab.core import assets, paths
-from swaplab.face import faceset
 
 TARGET = 40.0  # fps per process at 360p
 
@@ -28,7 +29,7 @@ def run(keys: list[str], workers: int, identity_every: int, max_faces: int) -> t
         for k in keys:
             shutil.copy(assets.fetch(k), folder)
         t0 = time.perf_counter()
-        fs = faceset.align_person(tmp, "bench", "p", identity_every=identity_every, max_faces=max_faces,
+        fs = build.align_person(tmp, "bench", "p", identity_every=identity_every, max_faces=max_faces,
                                   workers=workers, progress=False)
         return time.perf_counter() - t0, fs.summary["frames_read"]
 
@@ -36,8 +37,8 @@ def run(keys: list[str], workers: int, identity_every: int, max_faces: int) -> t
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", type=int, default=4, help="clips for the one-process run (twice as many for all cores)")
-    ap.add_argument("--identity-every", type=int, default=faceset.IDENTITY_EVERY, help="0 = no dlib embeddings")
-    ap.add_argument("--max-faces", type=int, default=faceset.MAX_FACES, help="faces looked for per frame (2+ is slower)")
+    ap.add_argument("--identity-every", type=int, default=align_config.IDENTITY_EVERY, help="0 = no dlib embeddings")
+    ap.add_argument("--max-faces", type=int, default=align_config.MAX_FACES, help="faces looked for per frame (2+ is slower)")
     args = ap.parse_args()
     keys = assets.keys("samples/grid/s1/")
     run(keys[:1], 1, args.identity_every, args.max_faces)  # warm-up: model load, file caches

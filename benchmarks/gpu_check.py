@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def prepare(data_dir: Path, project: str, tiny: bool) -> None:
     """The demo's people (``demo.prepare``), or for ``--tiny`` two s1 clips as B and one s2 clip as A at 128 px."""
     from swaplab import demo
+    from swaplab.align import build
     from swaplab.collect import sources as collect
     from swaplab.core import assets
-    from swaplab.face import faceset
 
     if not tiny:
         demo.prepare(data_dir, project)
@@ -39,7 +39,7 @@ def prepare(data_dir: Path, project: str, tiny: bool) -> None:
     people = {"a": ["samples/grid/s2/id2_vcd_swwp2s.mpg"], "b": [k for k in assets.keys("samples/grid/s1/")][:2]}
     for person, keys in people.items():
         collect.add_sources(data_dir, project, person, keys, progress=False)
-        faceset.align_person(data_dir, project, person, face_size=128, sample_fps=12.5, workers=1, progress=False)
+        build.align_person(data_dir, project, person, face_size=128, sample_fps=12.5, workers=1, progress=False)
 
 
 def check(args) -> dict:

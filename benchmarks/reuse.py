@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import quality_curve  # noqa: E402
+from swaplab.align import build  # noqa: E402
 from swaplab.collect import sources as collect  # noqa: E402
 from swaplab.core.files import write_json  # noqa: E402
 from swaplab.face import faceset  # noqa: E402
@@ -40,7 +41,7 @@ def pretrain(data_dir: Path, weights_dir: Path, minutes: float, run: str, overri
     for person, (key, extra) in BASE_PEOPLE.items():
         collect.add_sources(data_dir, "base", person, [key], progress=False)
         # every frame: a pretraining pool wants variety more than it fears near-duplicates
-        faceset.align_person(data_dir, "base", person, dedupe=0, workers=1, progress=False, **extra)
+        build.align_person(data_dir, "base", person, dedupe=0, workers=1, progress=False, **extra)
     config = train.TrainConfig(project="base", run=run, steps=10**7, time_budget_min=minutes, data_dir=str(data_dir),
                                weights_dir=str(weights_dir), pretrain_people=tuple(BASE_PEOPLE), preview_every=10**6,
                                save_every=10**6, **overrides)

@@ -52,18 +52,18 @@ def _once(tmp_path_factory, name: str, build) -> Path:
 @pytest.fixture(scope="session")
 def aligned_project(tmp_path_factory):
     """(data_dir, weights_dir, project): one s1 clip as person "a", one s2 clip as "b", aligned by 02_align's code."""
+    from swaplab.align import build
     from swaplab.core import paths
-    from swaplab.face import faceset
 
-    def build(root: Path) -> None:
+    def make(root: Path) -> None:
         data = root / "data"
         for person, key in (("a", "samples/grid/s1/bbaf2n.mpg"), ("b", "samples/grid/s2/pwij3p.mpg")):
             src = paths.sources_dir(data, "t", person)
             src.mkdir(parents=True)
             shutil.copy(assets.fetch(key, data_dir=data), src)
-            faceset.align_person(data, "t", person, face_size=128, sample_fps=12.5, workers=1, progress=False)
+            build.align_person(data, "t", person, face_size=128, sample_fps=12.5, workers=1, progress=False)
 
-    root = _once(tmp_path_factory, "aligned", build)
+    root = _once(tmp_path_factory, "aligned", make)
     return root / "data", root / "weights", "t"
 
 

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from swaplab.align import build
 from swaplab.core import assets, files, paths, video
 from swaplab.face import faceset, identity, metrics
 from swaplab.judge import evaluate, figures
@@ -38,7 +39,7 @@ def galleries(tmp_path_factory):
         src = paths.sources_dir(data, "t", person)
         src.mkdir(parents=True)
         shutil.copy(assets.fetch(key, data_dir=data), src)
-        faceset.align_person(data, "t", person, face_size=160, sample_fps=12.5, identity_every=2, workers=1, progress=False)
+        build.align_person(data, "t", person, face_size=160, sample_fps=12.5, identity_every=2, workers=1, progress=False)
         out[person] = paths.faces_dir(data, "t", person)
     return out
 

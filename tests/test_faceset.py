@@ -7,6 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
+from swaplab.align import build
+from swaplab.align import config as align_config
 from swaplab.core import assets, paths, video
 from swaplab.face import faceset, landmarks
 
@@ -34,7 +36,7 @@ def duo(tmp_path_factory):
     photo = frame.image[max(0, y0 - 40):y1 + 40, max(0, x0 - 40):x1 + 40]
     cv2.imwrite(str(ref), cv2.cvtColor(cv2.resize(photo, None, fx=2, fy=2), cv2.COLOR_RGB2BGR))
     _add(data, "duo", gif)
-    return data, faceset.align_person(data, "t", "duo", reference=ref, **FAST), ref
+    return data, build.align_person(data, "t", "duo", reference=ref, **FAST), ref
 
 
 def test_reference_keeps_only_that_person(duo):
@@ -44,7 +46,7 @@ def test_reference_keeps_only_that_person(duo):
     assert all(r["bbox"][0] > 240 for r in kept), "a face on the left (the other person) was kept"
     others = fs.dropped("other identity")
     assert others and all(r["bbox"][0] < 240 for r in others)
-    assert max(r["identity_distance"] for r in kept) < faceset.IDENTITY_MAX < min(r["identity_distance"] for r in others)
+    assert max(r["identity_distance"] for r in kept) < align_config.IDENTITY_MAX < min(r["identity_distance"] for r in others)
     frames = [(r["source"], r["frame"]) for r in kept]
     assert len(frames) == len(set(frames))  # at most one face per frame
 
@@ -67,11 +69,11 @@ def test_rerun_skips_done_sources(duo):
     data, fs, ref = duo
     crop = fs.dir / fs.rows[0]["file"]
     before = crop.stat().st_mtime_ns
-    again = faceset.align_person(data, "t", "duo", reference=ref, **FAST)
+    again = build.align_person(data, "t", "duo", reference=ref, **FAST)
     assert crop.stat().st_mtime_ns == before  # not decoded nor written again
     assert [r["kept"] for r in again.rows] == [r["kept"] for r in fs.rows]
     # Looser thresholds re-apply to the stored faces without reading the source.
-    loose = faceset.align_person(data, "t", "duo", reference=ref, **{**FAST, "dedupe": 0})
+    loose = build.align_person(data, "t", "duo", reference=ref, **{**FAST, "dedupe": 0})
     assert crop.stat().st_mtime_ns == before and len(loose.kept()) >= len(fs.kept())
 
 
@@ -80,7 +82,7 @@ def test_index_is_written_atomically(duo):
     index = fs.dir / "index.jsonl"
     before = index.read_bytes()
     with pytest.raises(TypeError):
-        faceset._save(fs.dir, fs.rows + [{"bad": object()}], {}, fs.summary)  # fails mid-write
+        build._save(fs.dir, fs.rows + [{"bad": object()}], {}, fs.summary)  # fails mid-write
     assert index.read_bytes() == before
     assert not list(fs.dir.glob(".index.jsonl*"))  # no temporary file left behind
 
@@ -101,14 +103,14 @@ def test_source_without_faces_is_reported_and_no_face_at_all_is_an_error(tmp_pat
             w.write(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
     _add(tmp_path, "ghost", noise)
     with pytest.raises(faceset.FaceSetError, match=r"found no face in the 10 frames .* person ghost .*: collect footage"):
-        faceset.align_person(tmp_path, "t", "ghost", workers=1, progress=False)
+        build.align_person(tmp_path, "t", "ghost", workers=1, progress=False)
     faces = paths.faces_dir(tmp_path, "t", "ghost")
     assert not faces.exists()  # no empty face set is written
     with pytest.raises(FileNotFoundError, match="faces is empty: run 02_align for person ghost first"):
         faceset.load_training_arrays(faces, 64)
     # beside a source with faces, a faceless one is only reported
     _add(tmp_path, "ghost", assets.fetch("samples/grid/s1/bbaf2n.mpg", data_dir=tmp_path))
-    fs = faceset.align_person(tmp_path, "t", "ghost", sample_fps=5, identity_every=0, workers=1, progress=False)
+    fs = build.align_person(tmp_path, "t", "ghost", sample_fps=5, identity_every=0, workers=1, progress=False)
     assert fs.summary["no_face_sources"] == ["noise"] and len(fs.kept()) >= 5
     noise_summary = fs.summary["sources"]["noise"]
     assert noise_summary["frames_without_face"] == noise_summary["frames_read"] == 5  # 10 fps sampled at 5
@@ -117,7 +119,7 @@ def test_source_without_faces_is_reported_and_no_face_at_all_is_an_error(tmp_pat
 def test_person_without_sources_gets_a_clear_error(tmp_path):
     paths.sources_dir(tmp_path, "t", "b").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="sources is empty: run 01_collect for person b first"):
-        faceset.align_person(tmp_path, "t", "b", progress=False)
+        build.align_person(tmp_path, "t", "b", progress=False)
 
 
 def test_corrupt_frames_mid_video_are_counted_not_a_crash(tmp_path):
@@ -128,6 +130,6 @@ def test_corrupt_frames_mid_video_are_counted_not_a_crash(tmp_path):
     broken = tmp_path / "broken.mpg"
     broken.write_bytes(bytes(data))
     _add(tmp_path, "a", broken)
-    fs = faceset.align_person(tmp_path, "t", "a", sample_fps=12.5, identity_every=0, workers=1, progress=False)
+    fs = build.align_person(tmp_path, "t", "a", sample_fps=12.5, identity_every=0, workers=1, progress=False)
     assert fs.summary["decode_errors"] >= 1 and not fs.summary["errors"]
     assert fs.summary["frames_read"] >= 30 and len(fs.kept()) >= 10

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import pytest
 
+from swaplab.align import build
 from swaplab.collect import sources as collect
 from swaplab.core import assets, paths, video
 from swaplab.face import faceset
@@ -65,7 +66,7 @@ def aligned(tmp_path_factory):
     src = paths.sources_dir(data, "t", "a")
     src.mkdir(parents=True)
     shutil.copy(assets.fetch(CLIP, data_dir=data), src)
-    faceset.align_person(data, "t", "a", **SMALL)
+    build.align_person(data, "t", "a", **SMALL)
     return data
 
 
@@ -104,9 +105,10 @@ def _train_config(weights, run, **kw):
 
 REALIGN = """
     import sys
+    from swaplab.align import build
     from swaplab.face import faceset
     try:
-        faceset.align_person({data!r}, "t", "a", face_size=128, sample_fps={fps}, workers=1, progress=False)
+        build.align_person({data!r}, "t", "a", face_size=128, sample_fps={fps}, workers=1, progress=False)
     except faceset.FaceSetError as e:
         print("ERROR", e)
         sys.exit(3)
@@ -141,7 +143,7 @@ def test_kill_9_during_a_realign_keeps_the_old_face_set(data, capsys):
     assert proc.returncode == -signal.SIGKILL
     assert new.is_dir() and _snapshot(faces) == before  # killed mid-build: the old set is untouched
     capsys.readouterr()
-    again = faceset.align_person(data, "t", "a", **SMALL)  # the old settings: nothing to read again
+    again = build.align_person(data, "t", "a", **SMALL)  # the old settings: nothing to read again
     assert not new.exists()  # the partial build is gone, and the run says so
     assert capsys.readouterr().out == f"{new} was left by a stopped run (a face set it had not finished): removed it\n"
     assert again.rows == rows and again.face_size == 64
@@ -152,16 +154,16 @@ def test_kill_9_during_a_realign_keeps_the_old_face_set(data, capsys):
 def test_changed_sample_fps_or_max_faces_reads_the_sources_again(data, capsys):
     faces = paths.faces_dir(data, "t", "a")
     assert faceset.FaceSet(faces).summary["frames_read"] == 15  # every 5th frame
-    fs = faceset.align_person(data, "t", "a", **{**SMALL, "sample_fps": 2.5})  # headless (progress=False), and says so:
+    fs = build.align_person(data, "t", "a", **{**SMALL, "sample_fps": 2.5})  # headless (progress=False), and says so:
     assert capsys.readouterr().out == (f"SAMPLE_FPS 5 -> 2.5: reading every source of a again into {faces}.new; "
                                        f"{faces} stays as it is until that is done\n")
     assert fs.summary["frames_read"] == 8 and fs.summary["settings"]["sample_fps"] == 2.5  # every 10th: read again
     assert fs.rows and all(r["frame"] % 10 == 0 for r in fs.rows)
     assert not faces.with_name("faces.new").exists() and not faces.with_name("faces.old").exists()
     settings = dict(face_size=64, sample_fps=2.5)
-    assert faceset.read_changes(fs.summary, faceset.AlignConfig(**settings, max_faces=2)) == ["MAX_FACES 1 -> 2"]
-    assert faceset.read_changes(fs.summary, faceset.AlignConfig(**{**settings, "face_size": 128})) == ["FACE_SIZE 64 -> 128"]
-    assert faceset.read_changes(fs.summary, faceset.AlignConfig(**settings, dedupe=0, blur_min=10)) == []  # filters only
+    assert build.read_changes(fs.summary, build.AlignConfig(**settings, max_faces=2)) == ["MAX_FACES 1 -> 2"]
+    assert build.read_changes(fs.summary, build.AlignConfig(**{**settings, "face_size": 128})) == ["FACE_SIZE 64 -> 128"]
+    assert build.read_changes(fs.summary, build.AlignConfig(**settings, dedupe=0, blur_min=10)) == []  # filters only
 
 
 # ---------------------------------------------------------------- 3: a damaged checkpoint
@@ -216,12 +218,12 @@ def test_bad_index_line_is_named_and_02_align_repairs_it(data, damage, capsys):
     crop = faces / before[0]["file"]
     mtime = crop.stat().st_mtime_ns
     capsys.readouterr()
-    fs = faceset.align_person(data, "t", "a", **SMALL)  # repairs: drops the line, reads its source again
+    fs = build.align_person(data, "t", "a", **SMALL)  # repairs: drops the line, reads its source again
     assert crop.stat().st_mtime_ns != mtime  # that source was read again
     assert capsys.readouterr().out == f"{index} line 4 was damaged: dropped it and reading source bbaf2n again\n"
     assert [(r["frame"], r["kept"]) for r in fs.rows] == [(r["frame"], r["kept"]) for r in before]
     assert len(faceset.FaceSet(faces).rows) == len(before)  # the index reads cleanly again
-    faceset.align_person(data, "t", "a", **SMALL)
+    build.align_person(data, "t", "a", **SMALL)
     assert capsys.readouterr().out == ""  # nothing repaired, nothing read again: nothing said
 
 
@@ -229,7 +231,7 @@ def test_damaged_summary_reads_every_source_again_and_says_so(data, capsys):
     faces = paths.faces_dir(data, "t", "a")
     rows = faceset.FaceSet(faces).rows
     (faces / "summary.json").write_text('{"face_size": 64, "sources": ')  # cut short
-    fs = faceset.align_person(data, "t", "a", **SMALL)
+    fs = build.align_person(data, "t", "a", **SMALL)
     out = capsys.readouterr().out
     assert out.startswith(f"{faces / 'summary.json'} was damaged (") and out.count("\n") == 1, out
     assert out.endswith(f": reading every source of a again into {faces}.new; {faces} stays as it is until that is done\n")
@@ -241,7 +243,7 @@ def test_a_swap_in_cut_between_its_renames_is_finished_and_said(data, capsys):
     rows = faceset.FaceSet(faces).rows
     shutil.copytree(faces, faces.with_name("faces.new"))  # a complete rebuild ...
     faces.rename(faces.with_name("faces.old"))  # ... killed after the first of _swap_in's two renames
-    fs = faceset.align_person(data, "t", "a", **SMALL)
+    fs = build.align_person(data, "t", "a", **SMALL)
     assert capsys.readouterr().out.splitlines() == [
         f"{faces} was missing (a run was stopped while putting a new face set in place): finished it (faces.new -> faces)",
         f"{faces}.old was left by a stopped run (the face set it replaced): removed it"]
@@ -250,9 +252,9 @@ def test_a_swap_in_cut_between_its_renames_is_finished_and_said(data, capsys):
 
 def test_a_source_that_failed_is_read_again_and_said(data, capsys):
     (paths.sources_dir(data, "t", "a") / "notes.mp4").write_text("a text file, not a video")
-    fs = faceset.align_person(data, "t", "a", **SMALL)
+    fs = build.align_person(data, "t", "a", **SMALL)
     assert "notes" in fs.summary["errors"] and capsys.readouterr().out == ""  # new: read for the first time
-    faceset.align_person(data, "t", "a", **SMALL)
+    build.align_person(data, "t", "a", **SMALL)
     out = capsys.readouterr().out
     assert out.startswith("source notes of a could not be read last time (") and out.endswith("): reading it again\n"), out
     assert out.count("\n") == 1
@@ -390,7 +392,7 @@ def test_no_readable_source_is_one_clear_error_and_writes_nothing(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(faceset.FaceSetError) as err:
-            faceset.align_person(tmp_path, "t", "x", workers=1, progress=False)
+            build.align_person(tmp_path, "t", "x", workers=1, progress=False)
     msg = str(err.value)
     assert "could read none of the 2 sources of person x" in msg and "notes" in msg and "empty" in msg, msg
     assert "01_collect" in msg and "\n" not in msg

@@ -13,15 +13,10 @@ from swaplab.model import runs
 from swaplab.model.losses import face_loss, masked_edges, masked_mae
 from swaplab.model.models import MODELS, build_swap_model, flops_per_face
 from swaplab.train.augment import AugmentConfig
-from swaplab.train.loop import (
-    LR_FLOOR,
-    TrainConfig,
-    learning_rate_at,
-    make_dataset,
-    run_progress,
-    train,
-    warp_at,
-)
+from swaplab.train.config import TrainConfig
+from swaplab.train.data import make_dataset
+from swaplab.train.loop import train
+from swaplab.train.schedule import LR_FLOOR, learning_rate_at, run_progress, warp_at
 from swaplab.train.testing import synthetic_faces
 
 DATA = (synthetic_faces(12, 32, person=0), synthetic_faces(12, 32, person=1))

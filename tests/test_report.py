@@ -4,9 +4,8 @@ import shutil
 
 import pytest
 
-from swaplab.align import report
+from swaplab.align import build, report
 from swaplab.core import assets, paths
-from swaplab.face import faceset
 
 
 def _set(data, person, *keys):
@@ -14,7 +13,7 @@ def _set(data, person, *keys):
     folder.mkdir(parents=True, exist_ok=True)
     for k in keys:
         shutil.copy(assets.fetch(k), folder)
-    return faceset.align_person(data, "r", person, sample_fps=5, identity_every=0, workers=1, progress=False)
+    return build.align_person(data, "r", person, sample_fps=5, identity_every=0, workers=1, progress=False)
 
 
 @pytest.fixture(scope="module")

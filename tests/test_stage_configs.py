@@ -1,4 +1,4 @@
-"""The configs of 01_collect and 02_align (``collect.CollectConfig``, ``faceset.AlignConfig``): every bad
+"""The configs of 01_collect and 02_align (``collect.CollectConfig``, ``build.AlignConfig``): every bad
 parameter is one line naming it, raised by ``validate()`` before anything is copied or read; on real
 folders and sample clips."""
 
@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
+from swaplab.align import build
+from swaplab.align import config as align_config
 from swaplab.collect import sources as collect
 from swaplab.core import assets, paths
-from swaplab.face import faceset
 
 CLIP = "samples/grid/s1/bbaf2n.mpg"  # 3 s, 25 fps, one face
 
@@ -85,7 +86,7 @@ def test_collect_config_resolves_a_folder_glob_and_refuses_a_range_on_an_image_f
 
 
 def test_align_config_resolves_folders_and_target(tmp_path):
-    config = faceset.AlignConfig(project="p", person="b", compare_with="a", target_video=CLIP, data_dir=tmp_path).validate()
+    config = build.AlignConfig(project="p", person="b", compare_with="a", target_video=CLIP, data_dir=tmp_path).validate()
     assert config.sources_dir == paths.sources_dir(tmp_path, "p", "b")
     assert config.faces_dir == paths.faces_dir(tmp_path, "p", "b") and config.reports == tmp_path / "p" / "reports"
     assert config.target.is_file() and config.target.name == "bbaf2n.mpg"
@@ -93,17 +94,17 @@ def test_align_config_resolves_folders_and_target(tmp_path):
     folder = paths.sources_dir(tmp_path, "p", "a")
     folder.mkdir(parents=True)
     shutil.copy(config.target, folder / "001-clip.mpg")
-    assert faceset.AlignConfig(project="p", target_video="001-clip", data_dir=tmp_path).validate().target == folder / "001-clip.mpg"
-    assert faceset.AlignConfig(data_dir=tmp_path).validate().target is None
+    assert build.AlignConfig(project="p", target_video="001-clip", data_dir=tmp_path).validate().target == folder / "001-clip.mpg"
+    assert build.AlignConfig(data_dir=tmp_path).validate().target is None
 
 
 def test_align_config_settings_are_what_summary_json_records():
-    config = faceset.AlignConfig(face_size=128, sample_fps=0, max_faces=2, compare_with="x", grid_mask="")
-    assert list(config.settings()) == list(faceset.SETTINGS)
+    config = build.AlignConfig(face_size=128, sample_fps=0, max_faces=2, compare_with="x", grid_mask="")
+    assert list(config.settings()) == list(align_config.SETTINGS)
     assert config.settings() == {"face_size": 128, "sample_fps": None, "min_face": 64, "blur_min": 60.0, "dedupe": 0.5,
                                  "identity_max": 0.6, "identity_every": 25, "max_faces": 2}
     made = {"face_size": 256, "settings": {**config.settings(), "face_size": 256, "sample_fps": 5, "blur_min": 10}}
-    assert faceset.read_changes(made, config) == ["FACE_SIZE 256 -> 128", "SAMPLE_FPS 5 -> 0"]  # BLUR_MIN: a filter
+    assert build.read_changes(made, config) == ["FACE_SIZE 256 -> 128", "SAMPLE_FPS 5 -> 0"]  # BLUR_MIN: a filter
     assert pickle.loads(pickle.dumps(config)) == config  # what the worker processes get
 
 
@@ -129,7 +130,7 @@ def test_align_config_settings_are_what_summary_json_records():
 ], ids=lambda v: "-".join(v) if isinstance(v, dict) else None)
 def test_align_config_bad_parameter_is_one_line_naming_it(tmp_path, monkeypatch, fields, error, message):
     monkeypatch.chdir(tmp_path)  # REFERENCE and TARGET_VIDEO paths start from the current folder
-    config = faceset.AlignConfig(**{"project": "p", "person": "b", "compare_with": "a", "data_dir": tmp_path, **fields})
+    config = build.AlignConfig(**{"project": "p", "person": "b", "compare_with": "a", "data_dir": tmp_path, **fields})
     with pytest.raises(error) as err:
         config.validate()
     assert message in str(err.value) and "\n" not in str(err.value), str(err.value)
@@ -137,7 +138,7 @@ def test_align_config_bad_parameter_is_one_line_naming_it(tmp_path, monkeypatch,
     keywords = {"compare_with": "a", "progress": False, **fields}  # progress is INTERACTIVE for align_person
     keywords["progress"] = keywords.pop("interactive", keywords["progress"])
     with pytest.raises(error, match="^" + message.split("=")[0]):
-        faceset.align_person(tmp_path, "p", keywords.pop("person", "b"), **keywords)
+        build.align_person(tmp_path, "p", keywords.pop("person", "b"), **keywords)
     assert not (tmp_path / "p").exists()
 
 
@@ -145,13 +146,13 @@ def test_align_person_takes_a_config_or_keywords(tmp_path):
     folder = paths.sources_dir(tmp_path, "p", "a")
     folder.mkdir(parents=True)
     shutil.copy(assets.fetch(CLIP, data_dir=tmp_path), folder)
-    config = faceset.AlignConfig(project="p", person="a", face_size=64, sample_fps=5, identity_every=0, workers=1,
+    config = build.AlignConfig(project="p", person="a", face_size=64, sample_fps=5, identity_every=0, workers=1,
                                  data_dir=tmp_path)
-    fs = faceset.align_person(config)
+    fs = build.align_person(config)
     assert fs.summary["frames_read"] == 15 and fs.summary["settings"] == config.settings() and len(fs.kept()) >= 5
     crop = fs.dir / fs.rows[0]["file"]
     before = crop.stat().st_mtime_ns
-    again = faceset.align_person(tmp_path, "p", "a", face_size=64, sample_fps=5, identity_every=0, workers=1, progress=False)
+    again = build.align_person(tmp_path, "p", "a", face_size=64, sample_fps=5, identity_every=0, workers=1, progress=False)
     assert again.rows == fs.rows and crop.stat().st_mtime_ns == before  # the same settings: nothing read again
     with pytest.raises(TypeError, match="align_person\\(config\\) takes nothing else"):
-        faceset.align_person(config, progress=False)
+        build.align_person(config, progress=False)

@@ -12,8 +12,11 @@ import pytest
 import tensorflow as tf
 
 from swaplab.model import runs
-from swaplab.train.loop import TrainConfig, make_training_dataset, steps_to_loss, train
+from swaplab.train.config import TrainConfig
+from swaplab.train.data import make_training_dataset
+from swaplab.train.loop import train
 from swaplab.train.testing import synthetic_faces
+from swaplab.train.warmstart import steps_to_loss
 
 DATA = (synthetic_faces(12, 32, person=0), synthetic_faces(12, 32, person=1))
 

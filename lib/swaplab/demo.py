@@ -44,12 +44,12 @@ def people() -> dict[str, list[str]]:
 
 def prepare(data_dir, project: str, progress: bool = False) -> None:
     """Collect and align the demo's people with the library directly (what 01 and 02 do), for benchmarks."""
+    from swaplab.align import build
     from swaplab.collect import sources as collect
-    from swaplab.face import faceset
 
     for person, keys in people().items():
         collect.add_sources(data_dir, project, person, keys, progress=progress)
-        faceset.align_person(data_dir, project, person, progress=progress)
+        build.align_person(data_dir, project, person, progress=progress)
 
 
 def steps(project: str, run: str, budget_min: float, model: str) -> list[tuple[str, dict]]:

@@ -1,5 +1,5 @@
-"""Stage 02 (notebooks/02_align): the coverage report of a face set, A against B.
+"""Stage 02 (notebooks/02_align): building a person's face set from their sources, and its coverage report.
 
-The face set itself (building and reading) is in swaplab.face.faceset.
-Imports only the shared base.
+config (AlignConfig), extract (per source, in workers), filters (identity, blur, duplicates), build, report.
+Imports only the shared base; reading a face set is the base's (swaplab.face.faceset).
 """

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from swaplab.align import extract
 from swaplab.face.faceset import FaceSet
 
 FLOOR, GOOD = 300, 1000  # faces of a person: below FLOOR the swap is unusable, from GOOD on it is good
@@ -50,7 +51,7 @@ EXPRESSIONS = {
 def video_pose_rows(path: str | Path, sample_fps: float = 5.0, width: int | None = 640) -> list[dict]:
     """Rows (yaw, pitch, blendshapes, brightness) of the largest face in a video's frames, sampled at ``sample_fps``."""
     from swaplab.core import video
-    from swaplab.face import align, faceset, landmarks
+    from swaplab.face import align, landmarks
 
     info = video.probe(path)
     every = max(1, round(info.fps / sample_fps))
@@ -62,7 +63,7 @@ def video_pose_rows(path: str | Path, sample_fps: float = 5.0, width: int | None
                 f = faces[0]
                 crop, m = align.crop_face(frame.image, f.landmarks, 128)
                 bs = dict(zip(landmarks.BLENDSHAPE_NAMES, f.blendshapes.tolist()))
-                rows.append({"yaw": f.yaw, "pitch": f.pitch, "blendshapes": bs, "brightness": faceset.measure(crop)[1],
+                rows.append({"yaw": f.yaw, "pitch": f.pitch, "blendshapes": bs, "brightness": extract.measure(crop)[1],
                              # crop side in the video's own pixels (the frames were read at most ``width`` wide)
                              "crop_px": 128 / float(np.hypot(*m[0, :2])) * info.width / frame.image.shape[1]})
     return rows

@@ -1,5 +1,5 @@
 """Stage 01 (notebooks/01_collect): sources into data/<project>/<person>/sources/ with a manifest.
 
-URLs through yt-dlp, local videos, image folders, sample keys, the webcam.
+sources (SOURCES, the manifest, reports) and fetch (yt-dlp, ffmpeg cuts, copies, links; checked before renamed in).
 Imports only the shared base (core).
 """

@@ -52,8 +52,10 @@ class ExemplarBank:
     crop came from (``others``: the exemplars a face of the set may take in training).
     """
 
-    def __init__(self, jpegs: list[bytes], points: np.ndarray, size: int, sources=None, times=None, cache: int = 256):
+    def __init__(self, jpegs: list[bytes], points: np.ndarray, size: int, sources=None, times=None, cache: int = 256,
+                 names=()):
         self.jpegs, self.size = list(jpegs), int(size)
+        self.names = [str(n) for n in names]  # source index -> the source's name in the face set (provenance.json)
         self.points = np.asarray(points, np.float32)
         n = len(self.jpegs)
         self.sources = np.zeros(n, np.int32) if sources is None else np.asarray(sources, np.int32)
@@ -84,7 +86,7 @@ class ExemplarBank:
         rest = np.setdiff1d(np.arange(len(self)), chosen)
         chosen = np.sort(np.concatenate([chosen, np.random.default_rng(seed).choice(rest, n - len(chosen), replace=False)]))
         return ExemplarBank([self.jpegs[i] for i in chosen], self.points[chosen], self.size, self.sources[chosen],
-                            self.times[chosen])
+                            self.times[chosen], names=self.names)
 
     def coverage(self) -> float:
         """Share of the exemplars that have exemplars of their own in training (``neighbours_of_each``: from other
@@ -165,7 +167,8 @@ class ExemplarBank:
         offsets = np.cumsum([0] + [len(j) for j in self.jpegs]).astype(np.int64)
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, data=np.frombuffer(b"".join(self.jpegs), np.uint8), offsets=offsets, points=self.points,
-                     sources=self.sources, times=self.times, size=np.int32(self.size))
+                     sources=self.sources, times=self.times, size=np.int32(self.size),
+                     names=np.array(self.names, dtype=str))
         return Path(path)
 
     @classmethod
@@ -177,7 +180,7 @@ class ExemplarBank:
             with np.load(path) as z:
                 data, off = z["data"].tobytes(), z["offsets"]
                 return cls([data[a:b] for a, b in zip(off[:-1], off[1:])], z["points"], int(z["size"]), z["sources"],
-                           z["times"])
+                           z["times"], names=z["names"].tolist() if "names" in z.files else ())
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise OSError(f"{path} is damaged ({(str(e).splitlines() or [type(e).__name__])[0][:100]}): delete it (the run "
                           "then swaps without exemplars, softer), or restore a copy; training this RUN's detail stage on "
@@ -221,7 +224,9 @@ def bank_of(faces_dir: str | Path, images: np.ndarray) -> ExemplarBank:
     landmarks = align.rescale_points(np.array([r["landmarks"] for r in rows]), fs.face_size, images.shape[1])
     names = sorted({r["source"] for r in rows})
     sources = [names.index(r["source"]) for r in rows]
-    return ExemplarBank.from_arrays(images, landmarks, sources, [r.get("time", 0.0) or 0.0 for r in rows])
+    bank = ExemplarBank.from_arrays(images, landmarks, sources, [r.get("time", 0.0) or 0.0 for r in rows])
+    bank.names = names
+    return bank
 
 
 def pooled(banks: list[ExemplarBank]) -> ExemplarBank:
@@ -231,7 +236,7 @@ def pooled(banks: list[ExemplarBank]) -> ExemplarBank:
         sources.append(b.sources + offset)
         offset += int(b.sources.max(initial=-1)) + 1
     return ExemplarBank([j for b in banks for j in b.jpegs], np.concatenate([b.points for b in banks]), banks[0].size,
-                        np.concatenate(sources), np.concatenate([b.times for b in banks]))
+                        np.concatenate(sources), np.concatenate([b.times for b in banks]), names=[n for b in banks for n in b.names])
 
 
 MIN_COVERAGE = 0.5  # a bank whose exemplars find exemplars of their own for less than this share is not used

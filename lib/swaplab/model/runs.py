@@ -22,9 +22,19 @@ A run lives in ``weights/<project>/<run>/`` (``paths.run_dir``):
     previews/ loss.png     what ``viz.LivePlot`` draws (previews/ keeps the latest few and a doubling history)
     tensorboard/           what ``viz.TensorBoardLog`` logs
 
+    provenance.json        what trained each stage (``swaplab.model.provenance``): per person, the face set's folder,
+                           content hash and count, and each source file's name, SHA-256 and faces
+
 Every file is written under a temporary name and renamed when complete (``files.atomic_path``), so a run
 folder on a slow or mounted disk (Colab's Google Drive) never holds half a file where a whole one is
 expected; TensorBoard's event files are the exception (append-only logs whose reader skips a cut-off record).
+One save is one unit (``save``): its checkpoint, export, banks, history, provenance and config are written whole
+under pending names (``.pending.<name>``), then ``save.json`` names them (the commit), then they are renamed into
+place and save.json goes. A save cut short before its commit leaves pending files that nothing reads (the next
+save removes them); one cut short after it is finished by the next save, and every reader meanwhile reads the
+pending files save.json names (``path``), so the checkpoint, the export and the banks always come from one save.
+
+``python -m swaplab.model.runs strip RUN_DIR`` removes the face crops a run holds (``strip``).
 
 ``train`` writes a run through ``start`` and ``save``; every other stage reads one through ``read_config``
 and ``load`` (the autoencoder) or ``load_cascade`` (with its detail stage), which read the export when there
@@ -35,10 +45,14 @@ TensorFlow or h5py (lazily), so reading a run's config or history stays cheap.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from swaplab.core.files import atomic_path, read_json, write_json
 
+JOURNAL = "save.json"  # the files of a save, written once all of them are whole: the save's commit
+PENDING = ".pending."  # the prefix of a save's files until save.json is written and they are renamed into place
+PROVENANCE = "provenance.json"  # what trained each stage (swaplab.model.provenance)
 BANK_FILE = "detail_bank_{side}.npz"  # each person's exemplars (swaplab.model.exemplars), beside the detail stage
 
 CHECKPOINT = "checkpoint.weights.h5"
@@ -70,14 +84,33 @@ def export_of(name: str) -> str:
     return DETAIL_EXPORT if name == DETAIL else EXPORT
 
 
+def path(run_dir: str | Path, name: str) -> Path:
+    """Where the run's file ``name`` is read from: its pending copy while a committed save (save.json names it) has
+    not yet been renamed into place, else ``run_dir/name``. Pending files no save.json names are never read."""
+    run_dir = Path(run_dir)
+    pending = run_dir / (PENDING + name)
+    if pending.exists() and name in (read_json(run_dir / JOURNAL, {}) or {}).get("files", []):
+        return pending
+    return run_dir / name
+
+
 def has_checkpoint(run_dir: str | Path, name: str = CHECKPOINT) -> bool:
     """True when the run has a full checkpoint (the latest or the previous one), so training it again resumes."""
-    return any((Path(run_dir) / n).exists() for n in (name, previous(name)))
+    return any(path(run_dir, n).exists() for n in (name, previous(name)))
 
 
 def has_weights(run_dir: str | Path) -> bool:
     """True when the run has weights to draw with: a checkpoint, or only its export (``load`` reads either)."""
-    return has_checkpoint(run_dir) or (Path(run_dir) / EXPORT).exists()
+    return has_checkpoint(run_dir) or path(run_dir, EXPORT).exists()
+
+
+def unsaved_work(run_dir: str | Path) -> list[str]:
+    """The files a new run (or a new detail stage) would overwrite in ``run_dir``: an export, banks or a history
+    without the checkpoint they came from (a copied export, a Drive folder not yet synced). Empty when none."""
+    names = [EXPORT, DETAIL_EXPORT, HISTORY, DETAIL_HISTORY, PROVENANCE, *(BANK_FILE.format(side=s) for s in "ab")]
+    if has_checkpoint(run_dir):  # the autoencoder resumes: only a detail stage without its checkpoint may be lost
+        names = [] if has_detail(run_dir) else [DETAIL_EXPORT, DETAIL_HISTORY]
+    return [n for n in names if path(run_dir, n).exists()]
 
 
 def is_trained(run_dir: str | Path) -> bool:
@@ -90,22 +123,22 @@ def read_config(run_dir: str | Path) -> dict:
 
     Raises FileNotFoundError when the run has no checkpoint, ValueError naming the file when it is damaged.
     """
-    path = Path(run_dir) / CONFIG
+    file = path(run_dir, CONFIG)
     advice = f"restore it from a copy, or delete {run_dir} and train the run again with 03_train"
     try:
-        config = read_json(path)
+        config = read_json(file)
     except (OSError, ValueError) as e:  # ValueError: JSONDecodeError, UnicodeDecodeError
-        raise ValueError(f"{path} is damaged ({str(e).splitlines()[0][:120]}): {advice}") from None
+        raise ValueError(f"{file} is damaged ({str(e).splitlines()[0][:120]}): {advice}") from None
     if config is None or not has_weights(run_dir):
         raise FileNotFoundError(f"{run_dir} has no checkpoint: run 03_train first")
     if not isinstance(config, dict) or not {"model", "image_size"} <= config.keys():
-        raise ValueError(f"{path} is damaged (no model or image_size in it): {advice}")
+        raise ValueError(f"{file} is damaged (no model or image_size in it): {advice}")
     return config
 
 
 def read_history(run_dir: str | Path, up_to: int | None = None, stage: str = "") -> list[dict]:
     """The run's loss records (``[]`` if none yet), those after step ``up_to`` left out; ``stage="detail"``: the detail stage's."""
-    history = read_json(Path(run_dir) / (DETAIL_HISTORY if stage == "detail" else HISTORY), [])
+    history = read_json(path(run_dir, DETAIL_HISTORY if stage == "detail" else HISTORY), [])
     return history if up_to is None else [h for h in history if h["step"] <= up_to]
 
 
@@ -139,7 +172,7 @@ def load_weights(model, run_dir: str | Path, what: str, file: str = CHECKPOINT) 
         raise ValueError(f"{what}: {run_dir} holds a {config['model']!r} model at {config['image_size']} px, "
                          f"not {model.model_name!r} at {model.image_size} px: set MODEL={config['model']!r} "
                          "or pick a run of the same architecture")
-    latest, before = run_dir / file, run_dir / previous(file)
+    latest, before = path(run_dir, file), run_dir / previous(file)
     try:
         _load_file(model, latest, what, file)
     except OSError as e:
@@ -182,8 +215,8 @@ def _key(path: Path) -> str:
 def _load_for_drawing(model, run_dir: Path, file: str) -> None:
     """Weights to draw with: the export when there is one (a damaged one falls back to the full checkpoint, with
     one line), else the full checkpoint (its optimizer state left unread: the model has none)."""
-    what, export = f"RUN={run_dir.name!r}", run_dir / export_of(file)
-    if export.exists():
+    what, export = f"RUN={run_dir.name!r}", path(run_dir, export_of(file))
+    if export.exists() and _export_is_current(run_dir, export, file):
         try:
             return _load_file(model, export, what, file)
         except OSError as e:
@@ -191,6 +224,32 @@ def _load_for_drawing(model, run_dir: Path, file: str) -> None:
                 raise
             print(f"{export} {e.reason}: loading the full checkpoint, {file}, instead", flush=True)
     load_weights(model, run_dir, what, file)
+
+
+def export_step(export_file: str | Path) -> int | None:
+    """The step an export was written at (its ``swaplab_step`` attribute), None for an export without one."""
+    import h5py
+
+    try:
+        with h5py.File(export_file, "r") as f:
+            step = f.attrs.get("swaplab_step")
+    except OSError:
+        return None
+    return None if step is None else int(step)
+
+
+def _export_is_current(run_dir: Path, export_file: Path, file: str) -> bool:
+    """False, with one line, when the export is older than the checkpoint beside it (a save of a run from before save
+    units was cut short between the two): the checkpoint is loaded instead."""
+    if not has_checkpoint(run_dir, file):
+        return True
+    saved = read_config(run_dir).get("detail_steps_done" if file == DETAIL else "steps_done")
+    step = export_step(export_file)
+    if step is None or saved is None or step >= int(saved):
+        return True
+    print(f"{export_file} is from step {step}, older than the checkpoint's step {saved} (a save was cut short): "
+          f"loading the checkpoint, {file}, instead", flush=True)
+    return False
 
 
 def export(checkpoint: str | Path, out: str | Path, step: int | None = None) -> Path:
@@ -273,7 +332,10 @@ def load_cascade(run, project: str | None = None):
     if hasattr(run, "swap") and hasattr(run, "image_size"):
         return Cascade(run)
     detail, banks = load_detail(run), load_banks(run)
-    if detail is not None:
+    if detail is not None and read_config(run).get("stripped"):
+        print(f"{run} was stripped of its exemplar banks (python -m swaplab.model.runs strip): its detail stage draws "
+              "without exemplars, softer", flush=True)
+    elif detail is not None:
         for side in sorted(set(read_config(run).get("detail_banks", [])) - set(banks)):
             print(f"{Path(run) / BANK_FILE.format(side=side)} is missing: person {side.upper()} is drawn without the "
                   "exemplars its detail stage was trained with, softer; copy the file along with the run", flush=True)
@@ -286,47 +348,128 @@ def start(out_dir: Path, config: dict) -> None:
     write_json(out_dir / CONFIG, {**config, "steps_done": 0})
 
 
-def save(out_dir: Path, model, config: dict, history: list[dict], stage: str = "") -> None:
-    """Save a checkpoint (model + optimizer) and its export atomically, then the history and the config with its
-    steps done. The checkpoint it replaces becomes the previous one, unless it holds the same step (saved again at
-    the end of a session) or was found damaged: two whole checkpoints of different steps, never more.
+def save(out_dir: Path, model, config: dict, history: list[dict], stage: str = "", banks: dict | None = None,
+         provenance: dict | None = None) -> None:
+    """Save a checkpoint (model + optimizer), its export, the history, the config with its steps done and, when
+    given, the exemplar ``banks`` ({side: ExemplarBank, or None to remove that side's}) and ``provenance`` ({stage:
+    {person: ...}}, merged into provenance.json) as ONE unit: all of them are written whole under pending names,
+    then save.json names them (the commit), then they are renamed into place (``finish``). A kill at any point leaves
+    the run as the last committed save left it, or finishes this one on the next save. The checkpoint it replaces
+    becomes the previous one, unless it holds the same step (saved again at the end of a session) or was found
+    damaged: two whole checkpoints of different steps, never more.
 
     ``stage="detail"``: the detail stage (a ``DetailModel``) into ``detail.weights.h5`` and ``detail_history.json``;
     each stage's count (``steps_done``, ``detail_steps_done``) is kept when the other one saves.
     """
+    from swaplab.model import provenance as prov
+
+    finish(out_dir)
     detail = stage == "detail"
-    path, key = out_dir / (DETAIL if detail else CHECKPOINT), "detail_steps_done" if detail else "steps_done"
+    name, key = (DETAIL if detail else CHECKPOINT), "detail_steps_done" if detail else "steps_done"
     before = read_json(out_dir / CONFIG, {}) or {}
     step = int(model.optimizer.iterations.numpy())
-    with atomic_path(path, suffix=".weights.h5") as tmp:
+    pending = {n: out_dir / (PENDING + n) for n in (name, export_of(name), DETAIL_HISTORY if detail else HISTORY, CONFIG)}
+    with atomic_path(pending[name], suffix=".weights.h5") as tmp:
         model.save_weights(tmp)
-        if path.exists() and before.get(key) != step and _key(path) not in _DAMAGED:
-            os.replace(path, path.with_name(previous(path.name)))  # the new one is whole: now the latest may go
-    _DAMAGED.discard(_key(path))
-    export(path, out_dir / export_of(path.name), step)
-    write_json(out_dir / (DETAIL_HISTORY if detail else HISTORY), history)
+    export(pending[name], pending[export_of(name)], step)
+    write_json(pending[DETAIL_HISTORY if detail else HISTORY], history)
+    gone = []
+    for side, bank in (banks or {}).items():
+        file = BANK_FILE.format(side=side)
+        if bank is None:
+            gone.append(file)
+        else:
+            pending[file] = bank.subsample().save(out_dir / (PENDING + file))
+    if provenance:
+        pending[PROVENANCE] = write_json(out_dir / (PENDING + PROVENANCE), prov.merged(read_json(out_dir / PROVENANCE, None), provenance))
     counts = {k: before[k] for k in ("steps_done", "detail_steps_done", "detail_banks") if k in before}
     counts[key] = step
-    if detail:  # the exemplar banks this detail stage trains with (written before it starts), so a copy without them is told
-        counts["detail_banks"] = [side for side in "ab" if (out_dir / BANK_FILE.format(side=side)).exists()]
-    write_json(out_dir / CONFIG, {**config, **counts})
+    if detail:  # the exemplar banks this detail stage trains with, so a copy without them is told
+        counts["detail_banks"] = [side for side in "ab" if BANK_FILE.format(side=side) in pending
+                                  or ((out_dir / BANK_FILE.format(side=side)).exists() and BANK_FILE.format(side=side) not in gone)]
+    write_json(pending[CONFIG], {**config, **counts})
+    keep = (out_dir / name).exists() and before.get(key) != step and _key(out_dir / name) not in _DAMAGED
+    write_json(out_dir / JOURNAL, {"step": step, "stage": stage or "autoencoder", "files": sorted(pending), "remove": gone,
+                                   "previous": [name] if keep else []})
+    finish(out_dir)
+    _DAMAGED.discard(_key(out_dir / name))
 
 
-def save_banks(run_dir: str | Path, banks: dict) -> None:
-    """Write each side's exemplar bank (``exemplars.ExemplarBank``, at most ``BANK_MAX`` of them) into the run folder;
-    a side without one (None) has its old bank removed, so the detail net is never given exemplars it was not
-    trained with."""
-    for side, bank in banks.items():
-        path = Path(run_dir) / BANK_FILE.format(side=side)
-        if bank is not None:
-            bank.subsample().save(path)
-        else:
-            path.unlink(missing_ok=True)
+def finish(run_dir: str | Path) -> None:
+    """Complete a committed save (save.json): rename its pending files into place (the checkpoint it replaces
+    becoming the previous one), remove what it removes, then save.json. Pending files of a save cut short before
+    its commit are deleted. Safe to repeat at any point: each step checks what is already done."""
+    run_dir = Path(run_dir)
+    journal = read_json(run_dir / JOURNAL, None) or {}
+    for name in journal.get("files", []):
+        pending = run_dir / (PENDING + name)
+        if not pending.exists():
+            continue  # renamed already
+        if name in journal.get("previous", []) and (run_dir / name).exists():
+            os.replace(run_dir / name, run_dir / previous(name))  # the new one is whole: now the latest may go
+        os.replace(pending, run_dir / name)
+    for name in journal.get("remove", []):
+        (run_dir / name).unlink(missing_ok=True)
+    (run_dir / JOURNAL).unlink(missing_ok=True)
+    for left in run_dir.glob(PENDING + "*") if run_dir.is_dir() else ():  # a save cut short before its commit
+        left.unlink(missing_ok=True)
+
+
+def read_provenance(run_dir: str | Path) -> dict:
+    """The run's provenance.json (``swaplab.model.provenance``); an empty one for a run saved before it existed."""
+    from swaplab.model import provenance
+
+    found = read_json(path(run_dir, PROVENANCE), None)
+    return found if isinstance(found, dict) and "stages" in found else provenance.empty()
 
 
 def load_banks(run_dir: str | Path) -> dict:
     """{side: ExemplarBank} of a run (empty for a run saved without exemplars)."""
     from swaplab.model.exemplars import ExemplarBank
 
-    paths = {side: Path(run_dir) / BANK_FILE.format(side=side) for side in "ab"}
-    return {side: ExemplarBank.load(p) for side, p in paths.items() if p.exists()}
+    files = {side: path(run_dir, BANK_FILE.format(side=side)) for side in "ab"}
+    return {side: ExemplarBank.load(p) for side, p in files.items() if p.exists()}
+
+
+def strip(run_dir: str | Path) -> str:
+    """Remove the face crops a run holds: the detail stage's exemplar banks (up to ``exemplars.BANK_MAX`` crops per
+    person, 2,000) and the preview grids and TensorBoard images (faces of the face sets); the export, the checkpoints
+    and the histories stay. Returns the one line saying what the run can no longer do."""
+    import shutil
+
+    run_dir = Path(run_dir)
+    config = read_config(run_dir)  # a folder that is no run is refused here
+    finish(run_dir)
+    if not path(run_dir, EXPORT).exists():
+        raise FileNotFoundError(f"{run_dir} has no {EXPORT}: strip keeps the export, so it would leave nothing to swap "
+                                "with; train the run on (03_train) until it saves one, then strip it")
+    gone = [n for n in (BANK_FILE.format(side=s) for s in "ab") if (run_dir / n).exists()]
+    for name in gone:
+        (run_dir / name).unlink()
+    for folder in ("previews", TENSORBOARD):  # their images are faces of the face sets
+        if (run_dir / folder).is_dir():
+            shutil.rmtree(run_dir / folder)
+            gone.append(folder + "/")
+    write_json(run_dir / CONFIG, {**config, "detail_banks": [], "stripped": True})
+    lost = ("draw with its detail stage's exemplars (04_swap draws softer without them), nor resume its detail stage "
+            "without the face sets (training it on makes the banks again from data/<project>/<person>/faces/)")
+    return f"{run_dir}: removed {', '.join(gone) or 'no face crops (already stripped)'}; it keeps its export and can no longer {lost}"
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m swaplab.model.runs", description="Tools for a run folder.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("strip", help="remove the face crops a run holds, keeping its export").add_argument("run_dir")
+    args = ap.parse_args(argv)
+    try:
+        print(strip(args.run_dir))
+    except (OSError, ValueError) as e:
+        print(f"swaplab.model.runs strip: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -116,7 +116,7 @@ class LivePlot(keras.callbacks.Callback):
     ``grid_fn(model)`` draws the preview grid ((h, w, 3) uint8: ``preview_grid`` for the
     autoencoder, ``detail.preview_grid`` for the detail stage); ``history`` is the list the
     training loop appends records to (shared, not copied); ``step_fn`` returns the run's step
-    as the loop counts it (``train._RunCallback.step``: reading the optimizer's counter every
+    as the loop counts it (``train.hooks.RunCallback.step``: reading the optimizer's counter every
     step would wait on the device). ``name`` prefixes the files ("detail": previews/detail_step_*.png,
     detail_loss.png) and titles, so both stages of a run draw side by side. previews/ is pruned after each draw
     (``prune_previews``).

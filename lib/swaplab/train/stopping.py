@@ -2,16 +2,24 @@
 
 ``train.train`` installs ``stop_signals`` for its whole run, so SIGTERM (a preempted cloud machine, a
 headless driver stopping) takes Ctrl-C's path: the stage whose ``fit`` was running (``RUNNING``, set by
-``train._RunCallback``) is saved at the step it reached (``save_running``, with further signals held off
+``train.hooks.RunCallback``) is saved at the step it reached (``save_running``, with further signals held off
 until the checkpoint is whole), then ``Interrupted`` is raised: one line saying where the run stands and
 how to go on, which Jupyter shows alone and which still fails the cell, so a headless run exits non-zero.
+
+As a careful Unix program: from the first signal on, a second Ctrl-C (or SIGTERM) while the run unwinds or saves
+does not cut the save: it says so and waits for it; a third aborts it, with a warning that the save is unfinished
+(the run keeps its last whole save: ``runs.save`` writes one unit). A script that leaves ``Interrupted`` uncaught
+after SIGTERM prints its line and ends by SIGTERM itself (``excepthook``: exit status 143 in a shell), as the
+sender asked; swaplab.train.worker exits 143 too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import os
 import signal
+import sys
 import threading
 
 from swaplab.core import files
@@ -38,40 +46,42 @@ class Interrupted(BaseException):
 RUNNING: contextvars.ContextVar = contextvars.ContextVar("swaplab_train_running", default=None)  # the stage in ``fit``
 
 
+class _Stops:
+    """The signals received since the first stopped ``train``: the first raises, the second waits, the third aborts."""
+
+    def __init__(self):
+        self.count = 0
+
+    def handler(self, signum, frame):
+        self.count += 1
+        if self.count == 1:  # the first: stop training, like Ctrl-C
+            if signum == signal.SIGTERM:
+                raise files.Terminated(f"stopped by signal {signum} (SIGTERM)")
+            raise KeyboardInterrupt
+        if self.count == 2:
+            print("stopping: saving the step reached first, a moment (press Ctrl-C again to abort the save)",
+                  file=sys.stderr, flush=True)
+            return
+        print("stopping: the save was aborted and is unfinished: the run keeps its last whole save", file=sys.stderr, flush=True)
+        raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def stop_signals():
     """While ``train`` runs, SIGTERM raises ``files.Terminated`` in the main thread, so it takes Ctrl-C's path
-    (KeyboardInterrupt): save, one line, stop. The handler found is put back afterwards; one set to ignore
-    SIGTERM is kept. A handler TensorFlow installs from C++ (MultiWorkerMirroredStrategy's preemption notifier,
-    which swallows SIGTERM) is replaced, and the default comes back after. Python runs signal handlers in the
-    main thread only: called from another thread, nothing changes."""
-    previous = signal.getsignal(signal.SIGTERM)
-    if threading.current_thread() is not threading.main_thread() or previous is signal.SIG_IGN:
-        yield
-        return
-
-    received = []
-
-    def terminated(signum, frame):
-        received.append(signum)
-        if len(received) == 1:  # once: a second SIGTERM must not cut the save the first one started
-            raise files.Terminated(f"stopped by signal {signum} (SIGTERM)")
-
-    signal.signal(signal.SIGTERM, terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-
-
-@contextlib.contextmanager
-def signals_held():
-    """A second Ctrl-C or SIGTERM while the interrupted stage saves is let pass: the checkpoint gets whole (a second
-    or two), and the run stops right after anyway."""
+    (KeyboardInterrupt): save, one line, stop; a second signal waits for the save and says so, a third aborts it
+    (``_Stops``). The handlers found are put back afterwards; SIGTERM set to be ignored stays ignored. A handler
+    TensorFlow installs from C++ (MultiWorkerMirroredStrategy's preemption notifier, which swallows SIGTERM) is
+    replaced, and the default comes back after. Python runs signal handlers in the main thread only: called from
+    another thread, nothing changes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {s: signal.signal(s, lambda signum, frame: None) for s in (signal.SIGINT, signal.SIGTERM)}
+    stops = _Stops()
+    kinds = [signal.SIGINT] + ([signal.SIGTERM] if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN else [])
+    previous = {s: signal.signal(s, stops.handler) for s in kinds}
+    if sys.excepthook is not excepthook:
+        sys.excepthook = excepthook
     try:
         yield
     finally:
@@ -79,10 +89,21 @@ def signals_held():
             signal.signal(s, signal.SIG_DFL if handler is None else handler)
 
 
+def excepthook(kind, value, tb, _default=sys.excepthook):
+    """A script's uncaught ``Interrupted``: its one line; after SIGTERM the process then ends by SIGTERM (143)."""
+    if not isinstance(value, Interrupted):
+        return _default(kind, value, tb)
+    print(f"{type(value).__module__}.{type(value).__name__}: {value}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    if value.signum == signal.SIGTERM:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+    sys.stderr.flush()
+
+
 def save_running() -> None:
     """Save the stage whose ``fit`` was stopped, if one was: its weights are those of its last whole step (Keras
     runs a step as one graph call, which a signal cannot cut: Python handles it between steps)."""
     running = RUNNING.get()
     if running is not None:
-        with signals_held():
-            running.stop()
+        running.stop()

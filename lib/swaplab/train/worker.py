@@ -68,7 +68,7 @@ def free_ports(n: int) -> list[int]:
 def read_config(path, steps: int | None = None):
     """The TrainConfig in the JSON file ``path`` (a run's config.json, or the fields written by hand)."""
     from swaplab.train.augment import AugmentConfig
-    from swaplab.train.loop import TrainConfig
+    from swaplab.train.config import TrainConfig
 
     path = Path(path)
     if not path.is_file():
