@@ -7,7 +7,6 @@ the same way the notebooks hand work to each other through the disk.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -32,21 +31,11 @@ def _mirror():
 
 
 def _once(tmp_path_factory, name: str, build) -> Path:
-    """A folder ``build(folder)`` fills once per test run, shared by the pytest-xdist workers (each worker has a
-    session of its own; the first to take the lock builds, the others wait and reuse what it built)."""
-    base = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        base = base.parent  # the run's folder above the workers' own
-    folder = base / f"shared-{name}"
-    with open(base / f"shared-{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (folder / ".built").exists():
-            shutil.rmtree(folder, ignore_errors=True)
-            folder.mkdir()
-            build(folder)
-            (folder / ".built").touch()
+    """A folder ``build(folder)`` fills once per session. Each pytest-xdist worker has a session, and so its own
+    folder: tests write runs and reports into these projects, and two workers must not race on them."""
+    folder = tmp_path_factory.mktemp(name)
+    build(folder)
     return folder
-
 
 
 @pytest.fixture(scope="session")
