@@ -195,19 +195,25 @@ class Recorder:
         self.t0: float | None = None
         self.size: tuple[int, int] | None = None  # (h, w) of the file's frames
         self.frames = 0  # frames in the file so far (repeats included)
-        self.shown = 0  # distinct frames recorded
+        self.shown = 0  # distinct frames in it
 
     def write(self, frame: np.ndarray, t: float) -> None:
-        """Add ``frame`` (H, W, 3) uint8, taken at ``t`` seconds: repeated to fill the time since the last one."""
+        """Add ``frame`` (H, W, 3) uint8 taken at ``t`` seconds: repeated to fill the time since the last one, or left
+        out when it comes before the file's next frame is due (the file plays in real time at ``fps``)."""
         if self.t0 is None:
             self.t0 = t
-        due = max(int((t - self.t0) * self.fps) + 1, self.frames + 1)  # at least once, however soon it came
+        due = int((t - self.t0) * self.fps) + 1  # frames the file should hold up to t
+        if due - self.frames > 2 * self.fps:  # a stall of over 2 s (the camera paused): the file skips it
+            self.t0 = t - self.frames / self.fps
+            due = self.frames + 1
+        if due <= self.frames:
+            return
         self.size = self.size or frame.shape[:2]
         if frame.shape[:2] != self.size:  # the camera changed size mid-recording: keep the file's
             frame = cv2.resize(frame, self.size[::-1], interpolation=cv2.INTER_AREA)
-        for _ in range(min(due - self.frames, int(self.fps * 2))):  # a stall of more than 2 s is cut short
+        for _ in range(due - self.frames):
             self.writer.write(frame)
-            self.frames += 1
+        self.frames = due
         self.shown += 1
 
     def close(self) -> Path | None:
