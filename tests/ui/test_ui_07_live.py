@@ -1,6 +1,7 @@
 """07_live in JupyterLab with a camera: Chromium's fake camera plays a GRID clip (640x360, made with ffmpeg), the
 live widget sends its frames to the kernel and shows original | swapped; the fps readout rises above a floor, the
-run without a detail stage says so in one line, and a recording is a playable mp4, labelled and tagged synthetic."""
+run without a detail stage says so in one line, a recording is a playable mp4, labelled and tagged synthetic, and
+a camera the browser denies is one line."""
 
 import re
 import subprocess
@@ -39,10 +40,12 @@ def fake_camera(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(browser, chromium_path, fake_camera):
-    """A Chromium of its own (the session's Playwright) whose camera is ``fake_camera``, permission granted."""
+    """A Chromium of its own (the session's Playwright) whose camera is ``fake_camera``. The camera is allowed per
+    page (``grant_permissions``), not by ``--use-fake-ui-for-media-stream``, which would accept every request and
+    leave a denied camera untestable."""
     b = browser.browser_type.launch(executable_path=chromium_path, headless=True, args=[
         "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--use-fake-device-for-media-stream",
-        "--use-fake-ui-for-media-stream", f"--use-file-for-fake-video-capture={fake_camera}"])
+        f"--use-file-for-fake-video-capture={fake_camera}"])
     yield b
     b.close()
 
@@ -77,7 +80,13 @@ def test_07_live_camera_swaps_readout_and_recording(tiny_run, open_notebook, scr
         panel = nb.cell("live_widget.LivePanel(")
         # a run without a detail stage: one line says so, and the DETAIL box cannot be ticked
         assert "this run has no detail stage" in panel.locator(".widget-html").first.inner_text()
-        panel.locator(".swaplab-live-start").click()
+        start, status = panel.locator(".swaplab-live-start"), panel.locator(".swaplab-live-status")
+        # the camera not allowed (headless Chromium denies what was not granted, as a user's "Block" does): one line
+        start.click()
+        denied = _wait("no line for the denied camera", lambda: "denied" in status.inner_text() and status.inner_text(), 15)
+        assert denied.startswith("camera permission denied: allow the camera") and "\n" not in denied.strip(), denied
+        nb.page.context.grant_permissions(["camera"], origin=re.match(r"https?://[^/]+", nb.page.url).group(0))
+        start.click()
         readout, frame = panel.locator(".swaplab-live-readout"), panel.locator("img.swaplab-live-frame")
         # swapped frames arrive: original | swapped, each 640x360
         size = _wait("no answer from the kernel was shown", lambda: frame.evaluate(
@@ -89,8 +98,8 @@ def test_07_live_camera_swaps_readout_and_recording(tiny_run, open_notebook, scr
             return m and float(m.group(1)) >= FPS_FLOOR and (float(m.group(1)), int(m.group(2)))
 
         rate, latency = _wait(f"the readout never showed {FPS_FLOOR} fps (it says {readout.inner_text()!r})", fps, 30)
-        status = panel.locator(".swaplab-live-status").inner_text()
-        assert "no face" not in status and "camera" not in status, status  # the clip's face is found; the camera runs
+        line = status.inner_text()
+        assert "no face" not in line and "camera" not in line, line  # the clip's face is found; the camera runs
 
         record = panel.locator("button.widget-toggle-button")
         record.click()
