@@ -5,6 +5,7 @@ frames are dropped and never queued, the failures are one line, and a recording 
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 
 import cv2
@@ -226,3 +227,22 @@ def test_play_camera_drops_what_comes_while_a_frame_is_swapped(plain_run, frames
     assert r["shown"] + r["dropped"] == r["camera_frames"] == 60 and r["shown"] >= 5 and r["with_face"] == r["shown"]
     assert 0 < r["latency_ms"]["p50"] <= r["latency_ms"]["p90"] <= r["latency_ms"]["p99"]
     assert r["fps"] > 0 and set(r["stage_ms"]) == {*live.STAGES, "total"}
+
+
+@pytest.mark.notebook
+def test_07_live_headless_plays_the_stand_in_clip_as_a_camera(plain_run, tmp_path):
+    """Without a browser (INTERACTIVE=False) 07_live plays STAND_IN through the same session and records it."""
+    import json
+
+    from swaplab.notebook.runner import run_notebook
+
+    params = {"PROJECT": "lv", "RUN": "tiny", "DATA_DIR": str(plain_run / "data"), "WEIGHTS_DIR": str(plain_run / "weights"),
+              "INTERACTIVE": False, "RECORD_FPS": 10.0, "STAND_IN": "samples/grid/s1/bbaf2n.mpg"}
+    executed = run_notebook("07_live", params, tmp_path)
+    text = "".join("".join(o.get("text", "")) for c in json.loads(executed.read_text())["cells"] for o in c.get("outputs", []))
+    shown = re.search(r"(\d+) of 75 frames swapped \((\d+) with a face\): ([\d.]+) fps", text)
+    assert shown and int(shown.group(1)) == int(shown.group(2)) >= 5 and float(shown.group(3)) > 0, text[-800:]
+    (recording,) = (plain_run / "data" / "lv" / "output").glob("live_a2b_*.mp4")
+    info = video.probe(recording)
+    assert info.fps == 10.0 and 28 <= info.frame_count <= 30 and info.tags["comment"] == SYNTHETIC_TAG
+    assert f"recorded {recording}" in text
