@@ -101,7 +101,8 @@ def main() -> None:
     ap.add_argument("--run", default=None, help="a trained run folder (default: the stand-in, built once)")
     ap.add_argument("--seconds", type=float, default=15.0, help="seconds of camera per way")
     ap.add_argument("--fps", type=float, default=30.0, help="the camera's frame rate")
-    ap.add_argument("--tf-threads", type=int, default=0, help="TensorFlow intra-op threads (0 = swap's default)")
+    ap.add_argument("--tf-threads", type=int, default=os.cpu_count(),
+                    help="TensorFlow intra-op threads (default: every core, as 07_live sets it; 0 = 04_swap's half)")
     args = ap.parse_args()
 
     from swaplab.swap import pipeline as swap
