@@ -25,7 +25,7 @@ from pathlib import Path
 
 from swaplab.core.paths import repo_root
 
-ORDER = ("01_collect", "02_align", "03_train", "04_swap", "05_evaluate", "06_compare")
+ORDER = ("01_collect", "02_align", "03_train", "04_swap", "05_evaluate", "06_compare", "07_live")
 
 
 class NotebookError(RuntimeError):

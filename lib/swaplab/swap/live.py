@@ -152,16 +152,17 @@ def open_pipeline(model) -> tuple[Callable[[np.ndarray, float, swap.SwapOptions]
             close()
             pipe = state["pipe"] = swap.FramePipeline(model, options, mode="video")
             state["key"] = key
-            if pipe.detail is not None:
-                pipe.detail = _Tap(pipe.detail)
+        if model.detail is not None and not isinstance(model.detail, _Tap):
+            model.detail = _Tap(model.detail)  # the cascade's net, tapped once: the pipeline draws through model.swap
         pipe.options = options
         before = dict(pipe.timings)
         state["index"] += 1
         jobs = pipe.locate(image, t, state["index"])
-        if pipe.detail is not None:
-            pipe.detail.seen = None
+        tap = model.detail if pipe.detail is not None else None
+        if tap is not None:
+            tap.seen = None
         drawn = list(pipe.swap_faces(jobs)) if jobs else []
-        decoder = list(pipe.detail.seen) if pipe.detail is not None and jobs else drawn
+        decoder = list(tap.seen) if tap is not None and tap.seen is not None and jobs else drawn
         out = pipe.compose(image, jobs, drawn)
         seconds = {k: v - before.get(k, 0.0) for k, v in pipe.timings.items()}
         return Step(out, len(jobs), decoder, drawn, seconds, pipe.detail is not None)
