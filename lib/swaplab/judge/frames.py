@@ -22,7 +22,8 @@ CEILINGS = {f"ceiling{n}": n for n in metrics.CEILING_SIZES}  # summary key -> p
 # A frame "got a face pasted" when, after a blur that leaves what a codec changes (sigma: PASTE_SIGMA of the eye-corner
 # span), the swapped inner face differs from the input's by more than PASTE_FLOOR grey levels and PASTE_RATIO times
 # the difference around the face (outside its hull, within the face box grown by PASTE_RING): a re-encode changes
-# both alike, a paste the face only. Chosen on the test clips (tests/test_judge_pasted.py), not on the demo's.
+# both alike, a paste the face only. Chosen on the test clips (tests/test_judge_lookup.py), not on the demo's. A paste
+# as close to the input as a perfect 64 px model is not told apart this way: 04_swap's own count is used where it has one.
 PASTE_SIGMA, PASTE_FLOOR, PASTE_RATIO, PASTE_RING = 0.04, 1.5, 2.0, 0.25
 
 
