@@ -44,9 +44,10 @@ class Exemplars:
         self.points, self.image, self.size, self.origin = np.asarray(points, np.float32), image, int(size), origin
         if not len(self.points):
             raise ValueError(f"{origin} holds no faces: the lookup baseline needs the person's exemplars")
-        z = self.points[..., 0] + 1j * self.points[..., 1]  # (N, 90) complex: a 2-D similarity is one complex product
+        z = self.points[..., 0] + 1j * self.points[..., 1].astype(np.float64)  # (N, 90): a 2-D similarity is one complex product
         self._mean = z.mean(1)
         self._centred = z - self._mean[:, None]
+        self._conj = np.conj(self._centred)
         self._norm = (np.abs(self._centred) ** 2).sum(1)
 
     def __len__(self) -> int:
@@ -81,7 +82,7 @@ class Exemplars:
         q = align.transform_points(np.asarray(landmarks)[INNER_FACE], out)
         z = q[:, 0] + 1j * q[:, 1]
         zc = z - z.mean()
-        a = (np.conj(self._centred) @ zc) / np.maximum(self._norm, 1e-9)  # (N,): exemplar -> frame face, least squares
+        a = (self._conj @ zc) / np.maximum(self._norm, 1e-9)  # (N,): exemplar -> frame face, least squares
         d = np.abs(zc[None] - a[:, None] * self._centred).mean(1)  # (N,) px left over
         i = int(np.argmin(d))
         span = abs(z[_EYES[1]] - z[_EYES[0]])
