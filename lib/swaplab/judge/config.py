@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from swaplab.core import files, paths, video
+from swaplab.core import assets, files, paths, video
 from swaplab.core.params import Parameters
 from swaplab.judge import provenance
 from swaplab.judge.galleries import other_identities
@@ -56,13 +56,10 @@ def locate_swap(data_dir: str | Path, project: str, input_video: str | Path, dir
 class EvalConfig(Parameters):
     """05_evaluate's parameters (``EvalConfig.from_parameters(globals()).validate()``); defaults as in its parameters cell.
 
-    ``validate()`` checks every name and finds every file before the measuring, so
-    a typo fails in a second. It resolves: ``source``/``target`` (the person in
-    INPUT and the person swapped in; the same for a self-swap), ``input_path`` and
-    its probe ``input_info``, ``swap`` (``locate_swap``), ``faces`` ({person: face
-    set}), ``others`` (the rest of the identity vote, ``other_identities``),
-    ``run_dir``, ``seen`` (``provenance.check_clip`` of INPUT against the run), ``reports`` and ``metrics_json``
-    (``reports/metrics_<direction>.json``).
+    ``validate()`` checks every name and finds every file before the measuring (a typo fails in a second), and
+    resolves ``source``/``target`` (the person in INPUT and the one swapped in), ``input_path``, ``input_info``,
+    ``swap`` (``locate_swap``), ``faces``, ``others`` (``other_identities``), ``run_dir``, ``seen`` (``leak_guard``),
+    ``reports`` and ``metrics_json`` (``reports/metrics_<direction>.json``).
     """
 
     project: str = "demo"  # one A/B experiment: data/<project>/ and weights/<project>/
@@ -94,8 +91,7 @@ class EvalConfig(Parameters):
     def validate(self) -> EvalConfig:
         """Check every field, then find the input, the swap, the face sets and the run; returns ``self``."""
         self._check_values()
-        self._find_files()
-        return self
+        return self._find_files()
 
     def _check_values(self) -> None:
         self.check_names("project", "run", "person_a", "person_b")
@@ -109,11 +105,9 @@ class EvalConfig(Parameters):
         if not isinstance(self.distractors, (list, tuple)) or not all(isinstance(d, (str, Path)) for d in self.distractors):
             self.bad("distractors", "give a list of faces/ folders made by 02_align, or []")
         self.check_flags("interactive", "allow_seen")
-        people = {"a": self.person_a, "b": self.person_b}
-        self.source, self.target = people[self.direction[0]], people[self.direction[-1]]
+        self.source, self.target = ({"a": self.person_a, "b": self.person_b}[side] for side in self.direction[::2])
 
-    def _find_files(self) -> None:
-        from swaplab.core import assets
+    def _find_files(self) -> EvalConfig:
         from swaplab.face import faceset
         from swaplab.model import runs
 
@@ -128,18 +122,10 @@ class EvalConfig(Parameters):
         if self.holdout_faces and not runs.is_trained(self.run_dir):
             self.bad("run", f"{self.run_dir} has no trained run: train it with 03_train first, or set HOLDOUT_FACES=0",
                      FileNotFoundError)
-        self._check_unseen()
+        self.seen = leak_guard(self)
         self.reports = paths.reports_dir(self.data_dir, self.project)
         self.metrics_json = self.reports / f"metrics_{self.direction}.json"
-
-    def _check_unseen(self) -> None:
-        """The leak guard: a self-swap on a clip the run trained on (by SHA-256) is refused unless ALLOW_SEEN."""
-        self.seen = provenance.check_clip(self.run_dir, self.input_path, self.data_dir, self.project,
-                                          (self.person_a, self.person_b))
-        if self.seen["seen"] and self.source == self.target and not self.allow_seen:
-            self.bad("input", f"{self.seen['line']}: a self-swap on it scores the run's memory; give a held-back clip, "
-                              "or set ALLOW_SEEN=True to score it with every figure labelled \"seen\"")
-
+        return self
     def _naming(self, name: str, error: type[Exception], check, *args):
         """``check(*args)``; an ``error`` it raises is raised again as ``NAME=value: <its first line>``."""
         try:
@@ -148,3 +134,14 @@ class EvalConfig(Parameters):
             why = str(e).splitlines()[0]
         self.bad(name, why, error)  # outside the except: one error, not a chain of two
 
+
+
+def leak_guard(config: EvalConfig) -> dict:
+    """``provenance.check_clip`` of the config's INPUT against its run; a self-swap on a clip the run trained on (by
+    SHA-256) is refused, in one line naming the overlap, unless ALLOW_SEEN."""
+    seen = provenance.check_clip(config.run_dir, config.input_path, config.data_dir, config.project,
+                                 (config.person_a, config.person_b))
+    if seen["seen"] and config.source == config.target and not config.allow_seen:
+        config.bad("input", f"{seen['line']}: a self-swap on it scores the run's memory; give a held-back clip, "
+                            "or set ALLOW_SEEN=True to score it with every figure labelled \"seen\"")
+    return seen
