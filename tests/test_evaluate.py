@@ -375,3 +375,18 @@ def test_face_strip_shows_faces_at_frame_resolution(clip):
     s = strip.shape[0] // 2
     assert strip.shape == (2 * s, 3 * s, 3) and 100 < s < 288  # the face box of a 360x288 GRID frame, not shrunk
     assert np.array_equal(strip[:s], strip[s:])
+
+
+def test_pasted_share_comes_from_04_swaps_report_when_it_has_one(self_result):
+    """The copy scored as its own swap: derived from its pixels, no face was pasted; 04_swap's count, when its report
+    describes the swap, is used instead (a new report's counts, or an older report's frames less frames_without_face)."""
+    from swaplab.judge import table
+
+    pf, keys = self_result["per_frame"], self_result["expression_error_per_key"]
+    galleries = {"target": {"spread": 0.3}, "source": {"spread": 0.3}}
+    for report, share, how in ((None, 0.0, "derived"), ({"pasted_share": 0.5}, 0.5, "04_swap's report (pasted_share)"),
+                               ({"frames_pasted": 10, "frames_with_face": 40}, 0.25, "04_swap's report (frames_pasted"),
+                               ({"frames": 75, "frames_without_face": 15}, 0.8, "04_swap's report (frames less")):
+        s, _ = table.summarise(pf, keys, galleries, report)
+        assert s["pasted_share"] == pytest.approx(share) and s["pasted_share_from"].startswith(how)
+        assert s["pasted_share_derived"] == 0.0

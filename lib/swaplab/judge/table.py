@@ -28,8 +28,9 @@ SELF_SWAP_TARGETS = {"mouth_sync": 0.9}  # a self-swap redraws the input's own m
 SELF_SWAP_ONLY = {"detail_fine", "lookup_margin_fine"}
 LOWER_IS_BETTER = {"pose_error_deg"}
 # The share of frames with a face that got one pasted, as 04_swap's report records it (when it describes this swap):
-# a share, or a count of frames pasted and of frames with a face.
-REPORT_SHARE, REPORT_COUNTS = "pasted_share", ("frames_pasted", "frames_with_face")
+# a share, or a count of frames pasted and of frames with a face; from an older report, its frames less its
+# frames_without_face (no face swapped) over the frames in which 05 finds a face (scaled to the report's frame count).
+REPORT_SHARE, REPORT_COUNTS, REPORT_OLD = "pasted_share", ("frames_pasted", "frames_with_face"), ("frames", "frames_without_face")
 
 
 def summarise(pf: dict[str, list], key_errors: dict[str, list], galleries: dict[str, dict],
@@ -73,9 +74,9 @@ def _summarise_pasted(pf: dict[str, list], s: dict, reasons: dict, report: dict 
     judged = [p for p in pf["pasted"] if p is not None]
     s["pasted_share_derived"] = float(np.mean(judged)) if judged else None
     s["pasted_frames_judged"] = len(judged)
-    recorded = _report_share(report or {})
+    recorded, how = _report_share(report or {}, sum(pf["input_face"]) / max(len(pf["index"]), 1))
     s["pasted_share"] = recorded if recorded is not None else s["pasted_share_derived"]
-    s["pasted_share_from"] = ("04_swap's report" if recorded is not None else
+    s["pasted_share_from"] = (f"04_swap's report ({how})" if recorded is not None else
                               "derived: frames whose face differs from the input's beyond the encoder's change around it")
     if s["pasted_share"] is None:
         reasons["pasted_share"] = "no input frame had a face to paste on"
@@ -83,11 +84,18 @@ def _summarise_pasted(pf: dict[str, list], s: dict, reasons: dict, report: dict 
         reasons["identity"] = "no face was detected in the swapped video: the swap did not produce a face (see 04_swap)"
 
 
-def _report_share(report: dict) -> float | None:
+def _report_share(report: dict, face_share: float) -> tuple[float | None, str]:
+    """(share, how) from 04_swap's report, or (None, "") when it records none; ``face_share``: the share of the scored
+    input frames in which 05 found a face."""
     if isinstance(report.get(REPORT_SHARE), (int, float)):
-        return float(report[REPORT_SHARE])
+        return float(report[REPORT_SHARE]), REPORT_SHARE
     pasted, with_face = (report.get(k) for k in REPORT_COUNTS)
-    return ratio(pasted, with_face) if isinstance(pasted, int) and isinstance(with_face, int) else None
+    if isinstance(pasted, int) and isinstance(with_face, int):
+        return ratio(pasted, with_face), " / ".join(REPORT_COUNTS)
+    frames, without = (report.get(k) for k in REPORT_OLD)
+    if isinstance(frames, int) and isinstance(without, int) and frames > 0 and face_share > 0:
+        return min(1.0, (frames - without) / (face_share * frames)), "frames less frames_without_face"
+    return None, ""
 
 
 def _summarise_identity(pf: dict[str, list], s: dict, reasons: dict, galleries: dict[str, dict]) -> None:
@@ -172,7 +180,7 @@ def summary_table(summary: dict, reconstruction: dict | None = None, seen: dict 
 
     n_id = f"{summary.get('identity_candidates', 2)}-way, {summary.get('identity_frames', '?')} frames"
     whose = "self-swap: the input is its reference" if summary.get("self_swap") else "another face: a lower bound"
-    derived = "derived" if str(summary.get("pasted_share_from", "")).startswith("derived") else "04_swap"
+    derived = "derived" if str(summary.get("pasted_share_from", "")).startswith("derived") else "04_swap's count"
     rows = [
         (f"faces pasted, of frames with a face ({derived})", fmt(summary.get("pasted_share"), ".0%"),
          f">= {TARGETS['pasted_share']:.0%}", met["pasted_share"]),
