@@ -19,6 +19,7 @@ from swaplab.align import build
 from swaplab.core import assets, files, paths, video
 from swaplab.face import faceset, identity, metrics
 from swaplab.judge import evaluate, figures
+from swaplab.judge import galleries as galleries_module
 
 S1_GALLERY = "samples/grid/s1/bbaf2n.mpg"
 S2_GALLERY = "samples/grid/s2/pwij3p.mpg"
@@ -77,7 +78,9 @@ def test_video_against_itself_has_no_pose_or_expression_error(self_result):
     assert all(v == pytest.approx(0, abs=1e-6) for v in s["expression_error_keys"].values())
     assert s["jitter_ratio"] == pytest.approx(1.0) and s["face_change_ratio"] == pytest.approx(1.0)
     assert 0 < s["jitter_input"] < 0.02 and s["face_change_input"] > 0
-    assert self_result["side_by_side"] is False and not self_result["reasons"]
+    assert self_result["side_by_side"] is False and set(self_result["reasons"]) == {"lookup"}  # no exemplars given
+    assert s["mouth_sync"] == pytest.approx(1.0) and s["gaze_left_x_corr"] == pytest.approx(1.0) and s["gaze_right_y_mad"] == 0
+    assert s["pasted_share"] == 0.0  # the clip itself: not a face was pasted
 
 
 def test_side_by_side_output_is_read_from_its_right_half(tmp_path, clip, galleries, embedder):
@@ -135,7 +138,7 @@ def test_gallery_from_face_set_uses_stored_embeddings_and_from_crops(galleries, 
     stored = [v for k, v in fs.embeddings().items() if any(r["file"].endswith(k + ".jpg") for r in fs.kept())]
     c, n = evaluate.gallery_centroid(galleries["s1"], embedder)
     assert n == len(stored) >= evaluate.GALLERY_MIN and np.allclose(c, np.mean(stored, 0), atol=1e-5)
-    monkeypatch.setattr(evaluate, "GALLERY_MIN", 10_000)  # too few stored: embed a sample of the kept crops here
+    monkeypatch.setattr(galleries_module, "GALLERY_MIN", 10_000)  # too few stored: embed a sample of the kept crops here
     c_few, n_few = evaluate.gallery_centroid(galleries["s1"], embedder, max_faces=3)
     assert n_few == 3 and identity.distance(c, c_few) < 0.3
     crops, masks = evaluate.aligned_video_faces(clip, 160, max_faces=4)
@@ -211,11 +214,13 @@ def test_reconstruction_metrics_with_a_real_untrained_model(clip):
 
 
 def test_plot_and_strip(tmp_path, self_result, clip):
-    fig = figures.plot_metrics(self_result, evaluate.TARGETS, tmp_path)
-    assert len(fig.axes) == 5 and (tmp_path / "metrics_per_frame.png").stat().st_size > 20_000
+    fig = figures.plot_metrics(self_result, evaluate.TARGETS, tmp_path, label="SEEN: test")
+    assert len(fig.axes) == 6 and fig.get_suptitle().startswith("SEEN: test") and (tmp_path / "metrics_per_frame.png").stat().st_size > 20_000
     strip = figures.frame_strip(clip, clip, n=4, duration=2.0, height=100)
     assert strip.shape == (200, 4 * 125, 3) and strip.dtype == np.uint8
     assert np.array_equal(strip[:100], strip[100:])  # same video above and below
+    marked = figures.labelled(strip, "SEEN")
+    assert not np.array_equal(marked[:40, :80], strip[:40, :80]) and np.array_equal(marked[120:], strip[120:])
 
 
 def test_held_back_faces_refuses_a_training_source(galleries, clip, tmp_path):
@@ -246,15 +251,26 @@ def test_locate_swap_prefers_given_then_report_then_default(tmp_path, clip):
 
 def test_targets_and_summary_table(self_result):
     s = self_result["summary"]
-    # the detail target is for self-swaps: here s1's clip is scored against s2 as the source, so it is not judged
-    assert evaluate.targets_met(s) == {"identity_retrieval": True, "pose_error_deg": True, "detail_fine": None}
-    own = {"identity_retrieval": 0.5, "pose_error_deg": None, "self_swap": True, "ceiling64_fine": 0.66}
-    assert evaluate.targets_met({**own, "detail_fine": 0.6}) == {"identity_retrieval": False, "pose_error_deg": None,
-                                                                "detail_fine": False}
-    assert evaluate.targets_met({**own, "detail_fine": 0.7})["detail_fine"] is True
-    table = evaluate.summary_table(s, {"a": {"ssim": 0.8, "psnr": 24.0}})
+    # the clip scored as its own swap: no face was pasted, so no target is met, however well the copy scores
+    assert set(evaluate.targets_met(s)) == set(evaluate.TARGETS) and not any(evaluate.targets_met(s).values())
+    swapped = {**s, "pasted_share": 1.0}
+    # the detail targets are for self-swaps: here s1's clip is scored against s2 as the source, so they are not judged
+    assert evaluate.targets_met(swapped) == {"pasted_share": True, "identity_retrieval": True, "pose_error_deg": True,
+                                             "detail_fine": None, "lookup_margin_fine": None, "mouth_sync": True}
+    own = {"pasted_share": 0.96, "identity_retrieval": 0.5, "pose_error_deg": None, "self_swap": True, "ceiling64_fine": 0.66,
+           "lookup_margin_fine": -0.01, "mouth_sync": 0.85}
+    assert evaluate.targets_met({**own, "detail_fine": 0.6}) == {"pasted_share": True, "identity_retrieval": False,
+                                                                "pose_error_deg": None, "detail_fine": False,
+                                                                "lookup_margin_fine": False, "mouth_sync": False}
+    met = evaluate.targets_met({**own, "detail_fine": 0.7, "lookup_margin_fine": 0.0, "mouth_sync": 0.9})
+    assert met["detail_fine"] and met["lookup_margin_fine"] and met["mouth_sync"]  # a self-swap's mouth: >= 0.9
+    assert not any(evaluate.targets_met({**own, "detail_fine": 0.7, "pasted_share": 0.94}).values())
+    table = evaluate.summary_table(swapped, {"a": {"ssim": 0.8, "psnr": 24.0}})
     assert f"identity retrieval (2-way, {s['identity_frames']} frames)" in table and "yes" in table and "0.800 / 24.0 dB" in table
     assert "fine / mid detail vs input (another face: a lower bound)" in table and "a perfect 64 px model" in table
+    assert "mouth sync: inner-lip gap r (50 frames)" in table and "gaze, left eye" in table and not table.startswith("SEEN")
+    seen = {"seen": True, "line": "x.mpg (sha256 0123) is what RUN='r' trained on: autoencoder/a source 'x.mpg'"}
+    assert evaluate.summary_table(swapped, seen=seen).startswith("SEEN: x.mpg (sha256 0123) is what RUN='r' trained on")
 
 
 # ---------------------------------------------------------------- known cases for the new metrics
@@ -285,7 +301,10 @@ def test_band_detail_sees_blur_that_identity_and_pose_do_not(tmp_path, clip, gal
     # the little fine detail a blurred frame has left, so its band is the codec's more than the face's)
     assert r_copy["detail_fine_blur_px"] < 1.0 and 2.2 < r_soft["detail_fine_blur_px"] <= 4.0
     assert r_soft["identity_retrieval"] == 1.0 and r_soft["pose_error_deg"] < 1.5  # blind to the blur
-    assert evaluate.targets_met(r_soft)["detail_fine"] is False and evaluate.targets_met(r_copy)["detail_fine"] is True
+    # neither got a face pasted (the blur changed the whole frame alike): an unswapped clip meets no target of 05's
+    assert r_copy["pasted_share"] < 0.1 and r_soft["pasted_share"] < 0.1
+    assert not any(evaluate.targets_met(r_copy).values()) and not any(evaluate.targets_met(r_soft).values())
+    assert evaluate.targets_met({**r_copy, "pasted_share": 1.0})["detail_fine"] is True  # what it would have been
 
 
 def test_another_identity_is_not_retrieved_among_n(tmp_path, clip, galleries, embedder):
@@ -303,7 +322,7 @@ def test_another_identity_is_not_retrieved_among_n(tmp_path, clip, galleries, em
 
 
 def test_inner_face_detail_is_size_independent(clip):
-    """The same face at half the frame size keeps about the same detail ratio (the box is resized to DETAIL_SIZE)."""
+    """The same face at half the frame size keeps about the same detail ratio (the box is resized to metrics.LAPLACIAN_SIZE)."""
     import cv2
 
     from swaplab.face.landmarks import Landmarker
@@ -357,3 +376,18 @@ def test_face_strip_shows_faces_at_frame_resolution(clip):
     s = strip.shape[0] // 2
     assert strip.shape == (2 * s, 3 * s, 3) and 100 < s < 288  # the face box of a 360x288 GRID frame, not shrunk
     assert np.array_equal(strip[:s], strip[s:])
+
+
+def test_pasted_share_comes_from_04_swaps_report_when_it_has_one(self_result):
+    """The copy scored as its own swap: derived from its pixels, no face was pasted; 04_swap's count, when its report
+    describes the swap, is used instead (a new report's counts, or an older report's frames less frames_without_face)."""
+    from swaplab.judge import table
+
+    pf, keys = self_result["per_frame"], self_result["expression_error_per_key"]
+    galleries = {"target": {"spread": 0.3}, "source": {"spread": 0.3}}
+    for report, share, how in ((None, 0.0, "derived"), ({"pasted_share": 0.5}, 0.5, "04_swap's report (pasted_share)"),
+                               ({"frames_pasted": 10, "frames_with_face": 40}, 0.25, "04_swap's report (frames_pasted"),
+                               ({"frames": 75, "frames_without_face": 15}, 0.8, "04_swap's report (frames less")):
+        s, _ = table.summarise(pf, keys, galleries, report)
+        assert s["pasted_share"] == pytest.approx(share) and s["pasted_share_from"].startswith(how)
+        assert s["pasted_share_derived"] == 0.0

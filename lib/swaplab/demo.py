@@ -91,12 +91,10 @@ def headline(metrics_swap: dict, metrics_self: dict | None) -> str:
     """The demo's figures in one line, e.g. ``self-swap fine detail 0.70 (a perfect 64 px model: 0.67, 128 px: 0.94;
     like a 1.3 px blur), identity 100 % (4-way, 40 frames), pose 2.1 deg, jitter 0.95 of the input``: the self-swap's
     full-reference sharpness beside what perfect models score on the same frames, then the swap's identity and pose."""
+    from swaplab.judge.numbers import fmt
+
     s = metrics_swap["summary"]
     own = (metrics_self or {}).get("summary", {})
-
-    def fmt(v, spec):
-        return "n/a" if v is None else format(v, spec)
-
     return (f"self-swap fine detail {fmt(own.get('detail_fine'), '.2f')} (a perfect 64 px model: "
             f"{fmt(own.get('ceiling64_fine'), '.2f')}, 128 px: {fmt(own.get('ceiling128_fine'), '.2f')}; like a "
             f"{fmt(own.get('detail_fine_blur_px'), '.1f')} px blur), identity {fmt(s.get('identity_retrieval'), '.0%')} "

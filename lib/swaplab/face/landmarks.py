@@ -26,6 +26,12 @@ import numpy as np
 # Blendshapes the data report and the expression metric look at most.
 EXPRESSION_KEYS = ("jawOpen", "mouthSmileLeft", "mouthSmileRight", "eyeBlinkLeft", "eyeBlinkRight", "browInnerUp")
 
+# Points of the 478-point model that mouth and gaze are read from ("left"/"right": the image's sides, as in align).
+INNER_LIP_MID = (13, 14)  # the inner lips' upper and lower midpoints: their gap is how far the mouth is open
+EYE_CORNERS = (33, 263)  # the outer eye corners: their span is the face's size for the mouth gap and the bank distance
+EYES = {"left": (33, 133, 468), "right": (362, 263, 473)}  # eye -> (its image-left corner, image-right corner, iris centre)
+IRIS_RINGS = {"left": (469, 470, 471, 472), "right": (474, 475, 476, 477)}  # the four points on each iris' edge
+
 
 @dataclass
 class Face:

@@ -41,7 +41,7 @@ INNER_FACE = np.array(align.LEFT_EYE + align.RIGHT_EYE + align.LEFT_BROW + align
 BANDS = {"fine": (0.5, 1.0), "mid": (1.0, 2.0)}  # px at the frame's resolution: the DoG's two sigmas per band
 BLUR_LADDER = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)  # px: blurs of the reference that put a band score into words
 CEILING_SIZES = (64, 128)  # px: the perfect models 05_evaluate scores beside every swap
-DETAIL_SIZE = 96  # px: the inner-face box is resized to this for the Laplacian ratio, so faces of any size compare
+LAPLACIAN_SIZE = 96  # px: the inner-face box is resized to this for the Laplacian ratio, so faces of any size compare
 MARGIN = 12  # px around the box read with it, so no blur of the box sees the frame's edge (4 x the largest sigma)
 
 
@@ -135,7 +135,7 @@ def perfect_paste(frame: np.ndarray, landmarks: np.ndarray, size: int, box: tupl
     return out
 
 
-def inner_face_detail(image: np.ndarray, box: tuple[int, int, int, int], size: int = DETAIL_SIZE) -> float:
+def inner_face_detail(image: np.ndarray, box: tuple[int, int, int, int], size: int = LAPLACIAN_SIZE) -> float:
     """Variance of the Laplacian of the grey (H, W, 3) uint8 ``image`` inside ``box``, resized to ``size`` x ``size``.
 
     The resize makes faces of any size comparable; use the SAME box for the input

@@ -30,8 +30,11 @@ def save_image(image: np.ndarray, path: str | Path) -> Path:
     return path
 
 
-def plot_metrics(result: dict, targets: dict, out_dir: str | Path | None = None, name: str = "metrics_per_frame.png"):
-    """Per-frame pose error, identity distances, jitter, face-region change, detail (ratio and structure) and face SSIM; saved as ``name``.
+def plot_metrics(result: dict, targets: dict, out_dir: str | Path | None = None, name: str = "metrics_per_frame.png",
+                 label: str = ""):
+    """Per-frame pose error, identity distances, jitter, face-region change, band detail beside the perfect models
+    and the lookup, face SSIM, and the mouth gap of input and swap; saved as ``name``. ``label`` (e.g. "SEEN: ...")
+    heads the title.
 
     Returns the matplotlib Figure (built without pyplot, so a headless run
     opens no window and a notebook shows it once, as the cell's value).
@@ -42,10 +45,10 @@ def plot_metrics(result: dict, targets: dict, out_dir: str | Path | None = None,
     t = np.asarray(pf["time"], float)
 
     def arr(key):  # None -> NaN: matplotlib leaves a gap
-        return np.array(pf[key], dtype=float)
+        return np.array(pf.get(key, [None] * len(t)), dtype=float)  # a result of an older 05 may lack a measure
 
-    fig = Figure(figsize=(10, 11), layout="constrained")
-    ax = fig.subplots(5, 1, sharex=True)
+    fig = Figure(figsize=(10, 13), layout="constrained")
+    ax = fig.subplots(6, 1, sharex=True)
     for k in ("yaw_error", "pitch_error", "roll_error"):
         ax[0].plot(t, arr(k), label=k.split("_")[0])
     ax[0].axhline(targets["pose_error_deg"], color="k", ls=":", lw=1, label="target (mean)")
@@ -65,19 +68,32 @@ def plot_metrics(result: dict, targets: dict, out_dir: str | Path | None = None,
     ax[4].plot(t, arr("detail_fine"), label="fine detail vs input", color="tab:purple")
     ax[4].plot(t, arr("ceiling64_fine"), label="a perfect 64 px model", color="k", ls=":", lw=1)
     ax[4].plot(t, arr("ceiling128_fine"), label="a perfect 128 px model", color="k", ls="--", lw=1)
+    ax[4].plot(t, arr("lookup_fine"), label="the lookup (nearest exemplar, no model)", color="tab:brown", lw=1)
     ax[4].plot(t, arr("detail_mid"), label="mid detail vs input", color="tab:pink")
     ax[4].plot(t, arr("face_ssim"), label="face SSIM", color="tab:orange")
     ax[4].set_ylabel("inner-face detail\nand face SSIM")
-    ax[4].set_xlabel("time in the input (s)")
+    ax[5].plot(t, arr("input_mouth_gap"), label="input", color="tab:gray")
+    ax[5].plot(t, arr("swapped_mouth_gap"), label="swapped", color="tab:blue")
+    ax[5].set_ylabel("inner-lip gap\n(/ eye-corner span)")
+    ax[5].set_xlabel("time in the input (s)")
     for a in ax:
         a.legend(loc="upper right", fontsize=8, ncols=2)
         a.grid(alpha=0.3)
-    fig.suptitle(f"{Path(result['swapped']).name}: per-frame metrics")
+    fig.suptitle((f"{label}\n" if label else "") + f"{Path(result['swapped']).name}: per-frame metrics")
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         with atomic_path(Path(out_dir) / name) as tmp:
             fig.savefig(tmp, dpi=100)
     return fig
+
+
+def labelled(image: np.ndarray, label: str) -> np.ndarray:
+    """A copy of an (H, W, 3) uint8 figure with ``label`` written in its top-left corner ("" leaves it as it is)."""
+    from swaplab.face import blend
+
+    out = np.ascontiguousarray(image).copy()
+    blend.put_label(out, label)
+    return out
 
 
 def _sampled_pairs(input_video, swapped_video, n: int, start: float, duration: float | None):

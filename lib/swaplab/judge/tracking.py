@@ -19,8 +19,8 @@ from swaplab.core.files import read_json
 from swaplab.core.params import Parameters
 from swaplab.model import runs
 
-METRIC_COLUMNS = ("detail_fine", "ceiling64_fine", "detail_ratio", "identity_retrieval", "pose_error_deg", "expression_error",
-                  "jitter_ratio")
+METRIC_COLUMNS = ("pasted_share", "detail_fine", "ceiling64_fine", "lookup_fine", "detail_ratio", "identity_retrieval", "pose_error_deg",
+                  "expression_error", "mouth_sync", "jitter_ratio")
 
 
 def read_scalars(log_dir) -> dict[str, list[tuple[int, float]]]:
