@@ -27,7 +27,7 @@ demo: setup  ## collect -> align -> train (30 min) -> swap -> evaluate on the bu
 	$(PY) -m swaplab.demo $(DEMO_ARGS)
 
 test: setup  ## unit tests of lib/, every notebook through papermill, and the browser tests (tests/ui: needs chromium)
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: setup  ## unit tests only (seconds to a few minutes)
 	$(PY) -m pytest -m "not notebook and not ui"

@@ -7,7 +7,8 @@
 - no import circle: no module imports one that imports it back, directly or through others, lazy imports
   inside functions included;
 - each package's ``__init__`` is its three-line description and nothing else;
-- no function is over 60 lines;
+- no module is over 500 lines, no config class (a ``Parameters``, or a class named ``*Config``) over 80, no function
+  over 60: each room is readable in one sitting;
 - each notebook checks its parameters in one call, ``<Config>.from_parameters(globals()).validate()``,
   in the cell right after the parameters cell, and raises nothing there itself;
 - every parameter does something: it is read by a later cell, or it is a field of the config
@@ -32,6 +33,8 @@ STAGES = ("collect", "align", "train", "swap", "judge")  # siblings over the bas
 DRIVERS = ("notebook", "demo")  # on top: may import the stages
 LAYER = {**{p: i for i, p in enumerate(BASE)}, **dict.fromkeys(STAGES, len(BASE)), **dict.fromkeys(DRIVERS, len(BASE) + 1)}
 MAX_LINES = 60
+MAX_MODULE_LINES = 500
+MAX_CONFIG_LINES = 80
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 CONFIG_CALL = re.compile(r"\b(\w+)\.(\w+)\.from_parameters\(globals\(\)\)\.validate\(\)")
 MODULES = sorted(LIB.rglob("*.py"))
@@ -134,6 +137,23 @@ def test_no_function_is_over_60_lines():
                 if n > MAX_LINES:
                     long.append(f"{_name(path)}:{node.lineno} {node.name} ({n} lines)")
     assert not long, f"functions over {MAX_LINES} lines: {long}"
+
+
+def test_no_module_is_over_500_lines():
+    long = {_name(p): n for p in MODULES if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"modules over {MAX_MODULE_LINES} lines: {long}; split each along its seams"
+
+
+def _is_config(node: ast.ClassDef) -> bool:
+    bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+    return "Parameters" in bases or node.name.endswith("Config")
+
+
+def test_no_config_class_is_over_80_lines():
+    long = [f"{_name(p)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for p in MODULES for node in ast.walk(ast.parse(p.read_text()))
+            if isinstance(node, ast.ClassDef) and _is_config(node) and node.end_lineno - node.lineno + 1 > MAX_CONFIG_LINES]
+    assert not long, f"config classes over {MAX_CONFIG_LINES} lines: {long}; move their checks into functions"
 
 
 def _cells(path: Path) -> tuple[str, list[str]]:

@@ -30,6 +30,7 @@ LOWER_IS_BETTER = {"pose_error_deg"}
 # The share of frames with a face that got one pasted, as 04_swap's report records it (when it describes this swap):
 # a share, or a count of frames pasted and of frames with a face; from an older report, its frames less its
 # frames_without_face (no face swapped) over the frames in which 05 finds a face (scaled to the report's frame count).
+REPORT_PASTED = "pasted"  # 04_swap's count: {"frames": n, "share": n / frames written, "ranges": [[first, last], ...]}
 REPORT_SHARE, REPORT_COUNTS, REPORT_OLD = "pasted_share", ("frames_pasted", "frames_with_face"), ("frames", "frames_without_face")
 
 
@@ -89,6 +90,11 @@ def _report_share(report: dict, face_share: float) -> tuple[float | None, str]:
     input frames in which 05 found a face."""
     if isinstance(report.get(REPORT_SHARE), (int, float)):
         return float(report[REPORT_SHARE]), REPORT_SHARE
+    counted = report.get(REPORT_PASTED)  # 04_swap's {"frames": pasted, "share": of frames written, "ranges": ...}
+    frames = report.get("frames")
+    if isinstance(counted, dict) and isinstance(counted.get("frames"), int) and isinstance(frames, int) and frames > 0 \
+            and face_share > 0:
+        return min(1.0, counted["frames"] / (face_share * frames)), "pasted frames / frames with a face"
     pasted, with_face = (report.get(k) for k in REPORT_COUNTS)
     if isinstance(pasted, int) and isinstance(with_face, int):
         return ratio(pasted, with_face), " / ".join(REPORT_COUNTS)
