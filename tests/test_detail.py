@@ -177,10 +177,14 @@ def test_the_time_budget_is_shared_with_the_detail_stage_and_counts_every_sessio
                       log_every=1, save_every=10**6, preview_every=10**6, weights_dir=str(tmp_path), data_dir=str(tmp_path),
                       detail_size=128)
     report = train(cfg, data=tuple(SMALL), detail_data=tuple(BIG))
-    ae_seconds = runs.read_history(cfg.run_dir)[-1]["time_s"]
-    detail_seconds = runs.read_history(cfg.run_dir, stage="detail")[-1]["time_s"]
-    assert 5.0 <= ae_seconds <= 8.0, ae_seconds  # half of 12 s, then the detail stage has the rest (slack: a loaded CI)
-    assert report["detail"]["steps_done"] > 0 and detail_seconds <= 12.0 - ae_seconds + 2.5, (ae_seconds, detail_seconds)
+    ae, dt = runs.read_history(cfg.run_dir), runs.read_history(cfg.run_dir, stage="detail")
+    ae_seconds, detail_seconds = ae[-1]["time_s"], dt[-1]["time_s"]
+    # a stage stops at the first step boundary past its share: it may overrun by one step (the first, which traces
+    # the graph, is the longest; on a loaded machine it can take seconds), never by more
+    ae_step, dt_step = (max(np.diff([0.0] + [h["time_s"] for h in hist])) for hist in (ae, dt))
+    assert 5.0 <= ae_seconds <= 6.0 + ae_step + 0.5, (ae_seconds, ae_step)  # half of 12 s, then the detail stage the rest
+    assert report["detail"]["steps_done"] > 0 and detail_seconds <= 12.0 - ae_seconds + dt_step + 0.5, \
+        (ae_seconds, detail_seconds, dt_step)
     # the budget is the run's in all: the same budget again trains nothing and says so; a bigger one trains on
     again = train(cfg, data=tuple(SMALL), detail_data=tuple(BIG))
     assert (again["steps_done"], again["detail"]["steps_done"]) == (report["steps_done"], report["detail"]["steps_done"])

@@ -85,7 +85,7 @@ def test_a_valid_config_resolves_what_the_later_cells_read(swapped_project):
     assert config.input_path == Path(p["input"]) and config.input_info.fps > 0
     assert config.swap == {"swapped": Path(p["swapped"]), "start": 0.0, "duration": None, "from": "04_swap's default output path",
                            "report": None}
-    assert not config.seen["seen"] and not config.seen["provenance"]  # the held-back clip, checked against the sources
+    assert not config.seen["seen"] and config.seen["provenance"]  # the held-back clip, checked against the run's provenance
     assert config.faces == {person: paths.faces_dir(p["data_dir"], p["project"], person) for person in ("a", "b")}
     assert config.others == {}  # a and b are the source and the target: no one else in the project
     assert config.run_dir == paths.run_dir(p["weights_dir"], p["project"], p["run"])

@@ -190,8 +190,10 @@ def test_damaged_checkpoint_is_one_line_naming_it(tiny_run, tmp_path, capsys):
             runs.load(run, project="t")  # the export, then the checkpoint it falls back to
         assert capsys.readouterr().out.startswith(f"{export} is damaged (")
         export.write_bytes(good_export)
-    ckpt.unlink()  # the advice: delete it, and the run trains again from step 0
-    assert train.train(_train_config(weights, "r1", steps=2), data=_faces())["resumed_from_step"] == 0
+    ckpt.unlink()  # the advice: delete it; the run is then not new (its export and history stay): it says how to go on
+    with pytest.raises(ValueError, match=r"holds a run's .* but not the checkpoint .* INIT_FROM='r1'") as err:
+        train.train(_train_config(weights, "r1", steps=2), data=_faces())
+    assert "\n" not in str(err.value) and export.read_bytes() == good_export  # nothing written
     (run / "config.json").write_text('{"model": "tiny", ')
     with pytest.raises(ValueError, match=r"config.json is damaged \(.*\): restore it from a copy"):
         runs.load(run)
