@@ -1,9 +1,9 @@
-"""A person's exemplars: their own face-set crops, found by expression and pose, whose fine detail the detail stage is given.
+"""A person's exemplars: their own face-set crops, found by expression and pose, whose high-pass detail the detail stage is given.
 
 The autoencoder's face is soft (it is small and, on a CPU, far from trained); the face set
 holds the person's real eyes, lids, brows and lips at 256 px, in hundreds of expressions and
 poses. A frame's landmarks (aligned, so only expression and pose remain) find the crops of the
-target person that look most like it (``ExemplarBank.neighbours``), and their **detail** (each
+target person that look most like it (``ExemplarBank.neighbours``), and their **high-pass detail** (each
 crop minus its Gaussian blur of ``SIGMA`` px at the decoder's size: what a 64 px face cannot
 hold) is blended by how near each is (``ExemplarBank.detail``). The detail net
 (``swaplab.model.detail``) gets it beside the decoder's face and learns where to trust it.
@@ -22,6 +22,13 @@ hold) is blended by how near each is (``ExemplarBank.detail``). The detail net
   set from OTHER sources (or more than ``GAP_S`` seconds away in the same source): the net
   learns from exemplars as far from the face as a held-back clip's will be, not its own
   neighbouring frames.
+- **Warped, per region** (``region_neighbours``, ``warped_detail``; used by a detail net of ``DetailSpec.warp``):
+  eyes (with irises), brows, nose and mouth (with the inner lips) are each chosen by their own landmarks' shape,
+  weighted exp(-d^2 / sigma^2) (sigma from the bank's own nearest-neighbour distances, ``sigmas``) so a region
+  nothing fits fades, blended on the bank's mean face shape and moved onto the query face by a piecewise-affine
+  warp (``swaplab.face.meshwarp``), relative to the exemplar's local brightness (its shading stays behind), with
+  a confidence channel. docs/warp.md has what it measured ("high-pass detail" here is the crop minus its blur of
+  ``SIGMA`` decoder px, not the 0.5-1 px "fine" band of ``face.metrics``).
 """
 
 from __future__ import annotations
@@ -155,7 +162,7 @@ class ExemplarBank:
         """(S, S, 3) uint8 RGB: exemplar ``i``."""
         return cv2.cvtColor(cv2.imdecode(np.frombuffer(self.jpegs[i], np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
-    def _fine(self, i: int, in_size: int) -> np.ndarray:
+    def _high_pass(self, i: int, in_size: int) -> np.ndarray:
         """(S, S, 3) float32: exemplar ``i`` minus its blur of ``SIGMA`` px at the decoder's size (cached)."""
         if i in self._cache:
             self._cache.move_to_end(i)
@@ -168,11 +175,11 @@ class ExemplarBank:
         return fine
 
     def detail(self, idx, weights, in_size: int) -> np.ndarray:
-        """(S, S, 3) float32: the weighted fine detail of exemplars ``idx`` (zeros for none)."""
+        """(S, S, 3) float32: the weighted high-pass detail of exemplars ``idx`` (zeros for none)."""
         out = np.zeros((self.size, self.size, 3), np.float32)
         for i, w in zip(idx, weights):
             if w > 0:
-                out += w * self._fine(int(i), in_size)
+                out += w * self._high_pass(int(i), in_size)
         return out
 
     # ------------------------------------------------------------ warped, per region
