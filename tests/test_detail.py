@@ -128,7 +128,7 @@ def test_a_run_trains_saves_and_resumes_its_detail_stage(aligned_project, monkey
     run = cfg.run_dir
     saved = runs.read_config(run)
     assert cfg.detail_size == 128 and saved["detail_size"] == 128  # 4x the model, as far as the 128 px face sets hold
-    assert saved["detail_spec"] == {"in_size": 32, "size": 128, "width": 8, "blocks": 1}
+    assert saved["detail_spec"] == {"in_size": 32, "size": 128, "width": 8, "blocks": 1, "warp": False, "confidence": False}
     for side in "ab":  # each person's exemplars, saved into the run so it swaps without its face sets
         assert len(exemplars.ExemplarBank.load(run / f"detail_bank_{side}.npz")) > 10
     assert saved["detail_banks"] == ["a", "b"]

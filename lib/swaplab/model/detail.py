@@ -48,6 +48,7 @@ SCALES = (2, 4)  # the detail stage draws at 2x or 4x the autoencoder's size
 LEARNING_RATE = 1e-3  # Adam's peak (warm-up, then cosine over DETAIL_STEPS or its share of TIME_BUDGET_MIN)
 WARMUP_STEPS = 50
 BATCH_SIZE = 8  # faces per person per step
+WARP = False  # new runs' exemplar detail: warped per region with a confidence map (docs/warp.md: not yet better, so off)
 PATCH = 0.625  # training windows: this share of the face's side, around the inner face (5/8: 40 of 64 px)
 
 
@@ -59,11 +60,19 @@ class DetailSpec:
     size: int  # px of the face it draws (2x or 4x ``in_size``)
     width: int = 32  # channels of the body (at ``in_size``); multiples of 16 run near the CPU's peak
     blocks: int = 2  # residual blocks of two 3x3 convs (32 x 2: 14 ms a face at 256 px on one core; 48 x 3: 27 ms)
+    warp: bool = False  # exemplar detail warped onto the face per region, relative to brightness (``exemplars.warped_detail``)
+    confidence: bool = False  # a 4th channel beside the detail: how well the exemplars fit, per pixel
+
+    @property
+    def channels(self) -> int:
+        """Channels of the exemplar detail the net reads: RGB, and the confidence map when it has one."""
+        return 4 if self.confidence else 3
 
 
 def spec_for(model: str, in_size: int, size: int) -> DetailSpec:
     """The detail net for an autoencoder: the default shape, or a very small one for the ``tiny`` test model."""
-    return DetailSpec(in_size, size, width=8, blocks=1) if model == "tiny" else DetailSpec(in_size, size)
+    shape = dict(width=8, blocks=1) if model == "tiny" else {}
+    return DetailSpec(in_size, size, **shape, warp=WARP, confidence=WARP)
 
 
 def _conv(filters, dtype, name, kernel=3):
@@ -71,14 +80,18 @@ def _conv(filters, dtype, name, kernel=3):
 
 
 def build_detail_net(spec: DetailSpec, dtype=None, name: str = "detail") -> keras.Model:
-    """[face (B, h, w, 3), exemplar detail (B, k*h, k*w, 3)] float32 -> (B, k*h, k*w, 3) float32 in [0, 1], k = size / in_size:
-    the bicubic upscale of the face + the exemplar detail + a learned correction (zero before training)."""
+    """[face (B, h, w, 3), exemplar detail (B, k*h, k*w, C)] float32 -> (B, k*h, k*w, 3) float32 in [0, 1], k = size / in_size:
+    the bicubic upscale of the face + the exemplar detail + a learned correction (zero before training). With
+    ``spec.warp`` the detail is relative to the local brightness and is added times (upscale + RELATIVE_EPS); with
+    ``spec.confidence`` its 4th channel (the confidence map) is read by the net, never added."""
+    from swaplab.model.exemplars import RELATIVE_EPS
+
     scale = spec.size // spec.in_size
     if scale not in SCALES or spec.size != scale * spec.in_size:
         raise ValueError(f"DETAIL_SIZE={spec.size} for a {spec.in_size} px model: use "
                          f"{' or '.join(str(s * spec.in_size) for s in SCALES)}, or 0 for no detail stage")
     face = keras.Input((None, None, 3), name="face")  # any size: it trains on windows of the face, draws whole faces
-    fine = keras.Input((None, None, 3), name="exemplar_detail")
+    fine = keras.Input((None, None, spec.channels), name="exemplar_detail")
     packed = keras.layers.Lambda(lambda t: tf.nn.space_to_depth(t, scale), dtype="float32", name="detail_s2d")(fine)
     x = keras.layers.Concatenate(dtype=dtype, name="inputs")([face, packed])  # (B, h, w, 3 + 3 k^2)
     x = keras.layers.LeakyReLU(LEAK, dtype=dtype, name="stem_act")(_conv(spec.width, dtype, "stem_conv")(x))
@@ -92,8 +105,13 @@ def build_detail_net(spec: DetailSpec, dtype=None, name: str = "detail") -> kera
                                    name="out_shuffle")(out_conv(x))  # one output pixel block per input pixel
     up = keras.layers.Lambda(lambda t: tf.image.resize(t, tf.shape(t)[1:3] * scale, method="bicubic"), dtype="float32",
                              name="upscale")(face)
-    out = keras.layers.Lambda(lambda t: tf.clip_by_value(t[0] + t[1] + t[2], 0.0, 1.0), dtype="float32",
-                              name="rgb")([up, fine, residual])
+    if spec.warp:
+        def add(t):
+            return tf.clip_by_value(t[0] + t[1][..., :3] * (t[0] + RELATIVE_EPS) + t[2], 0.0, 1.0)
+    else:
+        def add(t):
+            return tf.clip_by_value(t[0] + t[1][..., :3] + t[2], 0.0, 1.0)
+    out = keras.layers.Lambda(add, dtype="float32", name="rgb")([up, fine, residual])
     return keras.Model([face, fine], out, name=name)
 
 
@@ -122,7 +140,7 @@ class DetailModel(keras.Model):
         self.loss_a_tracker = keras.metrics.Mean(name="loss_a")
         self.loss_b_tracker = keras.metrics.Mean(name="loss_b")
         sig = [tf.TensorSpec((None, spec.in_size, spec.in_size, 3), tf.float32),
-               tf.TensorSpec((None, spec.size, spec.size, 3), tf.float32)]
+               tf.TensorSpec((None, spec.size, spec.size, spec.channels), tf.float32)]
         self._fns = {side: tf.function(lambda x, f, n=net: n([x, f], training=False), input_signature=sig, reduce_retracing=True)
                      for side, net in (("a", self.net_a), ("b", self.net_b))}
 
@@ -138,8 +156,8 @@ class DetailModel(keras.Model):
         return self.net_a(inputs, training=training), self.net_b(inputs, training=training)
 
     def _side_losses(self, data, training):
-        return tuple(detail_loss(data[f"target_{s}"], net([data[f"in_{s}"], data[f"fine_{s}"]], training=training),
-                                 data[f"mask_{s}"])
+        return tuple(detail_loss(data[f"target_{s}"], net([data[f"in_{s}"], _channels(data[f"fine_{s}"], self.spec.channels)],
+                                                          training=training), data[f"mask_{s}"])
                      for s, net in (("a", self.net_a), ("b", self.net_b)))
 
     def train_step(self, data):
@@ -159,15 +177,15 @@ class DetailModel(keras.Model):
         if side not in self._fns:
             raise ValueError(f"side={side!r}: use 'a' or 'b'")
         faces = as_unit_float(faces)
-        s, size = self.spec.in_size, self.size
+        s, size, c = self.spec.in_size, self.size, self.spec.channels
         if faces.ndim != 4 or faces.shape[1:] != (s, s, 3):
             raise ValueError(f"faces have shape {faces.shape}: expected (N, {s}, {s}, 3) decoder faces")
         if fine is None:
-            fine = np.zeros((len(faces), size, size, 3), np.float32)
+            fine = np.zeros((len(faces), size, size, c), np.float32)
         else:  # the range training saw (int8 / FINE_SCALE): a detail band never reaches +-0.5
             fine = np.clip(np.asarray(fine, np.float32), -127 / FINE_SCALE, 127 / FINE_SCALE)
-            if fine.shape != (len(faces), size, size, 3):
-                raise ValueError(f"fine has shape {fine.shape}: expected ({len(faces)}, {size}, {size}, 3), the exemplar "
+            if fine.shape != (len(faces), size, size, c):
+                raise ValueError(f"fine has shape {fine.shape}: expected ({len(faces)}, {size}, {size}, {c}), the exemplar "
                                  "detail of each face at the detail size")
         out = [self._fns[side](tf.constant(faces[i:i + batch_size]), tf.constant(fine[i:i + batch_size])).numpy()
                for i in range(0, len(faces), batch_size)]
@@ -176,8 +194,19 @@ class DetailModel(keras.Model):
 
 def build_detail_model(spec: DetailSpec, dtype=None) -> DetailModel:
     model = DetailModel(spec, dtype=dtype, name="detail")
-    model([tf.zeros((1, spec.in_size, spec.in_size, 3)), tf.zeros((1, spec.size, spec.size, 3))])  # variables now
+    model([tf.zeros((1, spec.in_size, spec.in_size, 3)), tf.zeros((1, spec.size, spec.size, spec.channels))])  # variables
     return model
+
+
+def _channels(fine, channels: int):
+    """Exemplar detail with ``channels`` channels: a confidence channel of zeros added where none was made (no
+    exemplars: nothing fits), or dropped for a net that reads none."""
+    have = fine.shape[-1]
+    if have == channels:
+        return fine
+    if have > channels:
+        return fine[..., :channels]
+    return tf.concat([fine, tf.zeros(tf.concat([tf.shape(fine)[:3], [channels - have]], 0), fine.dtype)], -1)
 
 
 # ---------------------------------------------------------------- training pairs
@@ -249,7 +278,8 @@ def make_dataset(sides: dict, batch_size: int, seed: int, pairs: str, in_size: i
 def _pair(recon, fine, images, masks, seed, pairs: str, in_size: int, patch: float):
     target = tf.cast(images, tf.float32) / 255.0
     mask = tf.cast(masks, tf.float32) / 255.0
-    fine = tf.broadcast_to(tf.cast(fine, tf.float32) / FINE_SCALE, tf.shape(target))
+    fine = tf.cast(fine, tf.float32) / FINE_SCALE
+    fine = tf.broadcast_to(fine, tf.concat([tf.shape(target)[:3], tf.shape(fine)[3:]], 0))
     if pairs == "degraded":
         x = degrade(target, in_size, seed)
     elif pairs == "reconstructions":
@@ -277,13 +307,20 @@ def _window(x, fine, target, mask, seed, in_size: int, patch: float):
     return cut(x, 1), cut(fine, k), cut(target, k), cut(mask, k)
 
 
-def training_sides(autoencoder, data, detail_data, pairs: str, banks: dict | None = None) -> dict:
+FAR_SHARE = 0.5  # share of training faces whose exemplars pass over their nearest (``region_neighbours_of_each``)
+
+
+def training_sides(autoencoder, data, detail_data, pairs: str, banks: dict | None = None, spec: DetailSpec | None = None,
+                   far_share: float = FAR_SHARE, seed: int = 0) -> dict:
     """{"a": (reconstructions or None, exemplar detail or None, images, masks), "b": ...} for ``make_dataset``.
 
     ``data``: ((images, masks), ...) at the model's size; ``detail_data``: the same faces, same order, at the
     detail size; ``banks``: {"a": ExemplarBank, ...} of those faces, whose exemplars for each face come from
-    its other sources (``ExemplarBank.neighbours_of_each``), or None for no exemplar detail.
+    its other sources, or None for no exemplar detail. ``spec``: the detail nets' (None: ``spec_for``'s default,
+    ``WARP``); with ``spec.warp`` each face's detail is warped per region (``exemplars.warped_detail``),
+    and ``far_share`` of the faces take far exemplars (``ExemplarBank.region_neighbours_of_each``), as a swap meets.
     """
+    warp = spec.warp if spec is not None else WARP
     sides = {}
     for side, small, big in zip("ab", data, detail_data):
         if len(small[0]) != len(big[0]):
@@ -291,7 +328,9 @@ def training_sides(autoencoder, data, detail_data, pairs: str, banks: dict | Non
                              "at the detail size: give the same faces in the same order")
         recon = None if pairs == "degraded" else autoencoder.reconstruct(small[0], side)  # (N, s, s, 3) float32
         bank = (banks or {}).get(side)
-        sides[side] = (recon, None if bank is None else _exemplar_detail(bank, small[0].shape[1]), *big[:2])
+        in_size = small[0].shape[1]
+        fine = None if bank is None else (_warped_detail(bank, in_size, far_share, seed) if warp else _exemplar_detail(bank, in_size))
+        sides[side] = (recon, fine, *big[:2])
     return sides
 
 
@@ -304,17 +343,32 @@ def _exemplar_detail(bank, in_size: int) -> np.ndarray:
     return out
 
 
-def preview_fines(banks: dict, picks: list, in_size: int) -> list:
+def _warped_detail(bank, in_size: int, far_share: float, seed: int) -> np.ndarray:
+    """(N, S, S, 4) int8: each face's warped exemplar detail and confidence (exemplars from its other sources, far for
+    ``far_share`` of them) times ``FINE_SCALE``."""
+    choices = bank.region_neighbours_of_each(far_share=far_share, seed=seed)
+    out = np.empty((len(bank), bank.size, bank.size, 4), np.int8)
+    for i in range(len(bank)):
+        out[i] = np.clip(np.rint(bank.warped_detail(bank.mesh[i], choices[i], in_size) * FINE_SCALE), -127, 127)
+    return out
+
+
+def preview_fines(banks: dict, picks: list, in_size: int, spec: DetailSpec | None = None) -> list:
     """[exemplar detail of A's faces drawn as B, of B's faces drawn as B] for the preview grid: picks[i] index the faces
     of person i in their bank; B's own faces take their exemplars from their other sources, as in training."""
     bank_a, bank_b = banks["a"], banks["b"]
+    warp = spec.warp if spec is not None else WARP
     out = []
     for bank, pick in ((bank_a, picks[0]), (bank_b, picks[1])):
         rows = []
         for i in pick:
             own = bank is bank_b  # B's own faces (or, pretraining, the pool's): exemplars from elsewhere, as in training
-            idx, w = bank_b.neighbours(bank_b.query(bank.points[i]), allowed=bank_b.others(i) if own else None)
-            rows.append(bank_b.detail(idx, w, in_size))
+            allowed = bank_b.others(i) if own else None
+            if warp:
+                rows.append(bank_b.warped_detail(bank.mesh[i], bank_b.region_neighbours(bank.mesh[i], allowed=allowed), in_size))
+            else:
+                idx, w = bank_b.neighbours(bank_b.query(bank.points[i]), allowed=allowed)
+                rows.append(bank_b.detail(idx, w, in_size))
         out.append(np.stack(rows))
     return out
 
@@ -384,7 +438,9 @@ class Cascade:
         return out
 
     def exemplar_detail(self, landmarks, to: str, tracks=None) -> np.ndarray | None:
-        """(N, S, S, 3) float32: each face's exemplar detail from ``to``'s bank, or None without landmarks or a bank.
+        """(N, S, S, C) float32: each face's exemplar detail from ``to``'s bank, or None without landmarks or a bank:
+        warped per region with a confidence channel (``exemplars.warped_detail``) for a net of ``spec.warp``, else the
+        whole-face blend in the exemplars' own geometry (runs trained before warping).
 
         Found by the face's own aligned landmarks, whoever's they are: the decoder draws ``to``'s features where the
         input's are, so the exemplars whose features sit there line up with them. (Moving a source's landmarks onto
@@ -394,6 +450,9 @@ class Cascade:
         if bank is None or landmarks is None or not len(landmarks):
             return None
         tracks = [None] * len(landmarks) if tracks is None else tracks
+        if self.detail is not None and self.detail.spec.warp:
+            return np.stack([bank.warped_detail(lm, self.blender.region_weights(bank, lm, track), self.image_size)
+                             for lm, track in zip(np.asarray(landmarks, np.float32), tracks)])
         return np.stack([bank.detail(*self.blender.weights(bank, bank.query(lm), track), self.image_size)
                          for lm, track in zip(landmarks, tracks)])
 

@@ -60,7 +60,7 @@ def train_detail(config, autoencoder, data, detail_data, strategy, dtype, out_di
     raw = {side: bank(d) if config.detail_exemplars else None for side, d in zip("ab", detail_data)}
     banks = {side: exemplars.usable(b, f"person {getattr(config, 'person_' + side)!r}") for side, b in raw.items()}
     first = [_bank_update(config, banks, done)]  # written with the first save: each person's exemplars, in the run
-    sides = detail.training_sides(autoencoder, data, detail_data, config.detail_pairs, banks)
+    sides = detail.training_sides(autoencoder, data, detail_data, config.detail_pairs, banks, spec=spec)
     ds = detail.make_dataset(sides, phase.batch_size, config.seed, config.detail_pairs, config.image_size, start=done)
     run_cb = RunCallback(phase, history, stage_seconds(history),
                          lambda: runs.save(out_dir, net, config.to_json(), history, stage="detail",
@@ -127,7 +127,8 @@ def _detail_plots(config, autoencoder, data, detail_data, banks: dict, history, 
     chosen = [picks(images, 3) for images, _ in data]
     small = [d[0][p] for d, p in zip(data, chosen)]
     big = [d[0][p] for d, p in zip(detail_data, chosen)]
-    fines = detail.preview_fines(banks, chosen, config.image_size) if all(banks.values()) else (None, None)  # A: landmarks only
+    fines = (detail.preview_fines(banks, chosen, config.image_size, spec=detail_spec(config)) if all(banks.values())
+             else (None, None))  # A: landmarks only
     board = TensorBoardLog(out_dir, history, run_cb.step, detail.BATCH_SIZE, name="detail")
     live = LivePlot(lambda net: detail.preview_grid(autoencoder, net, small, big, fines), history, out_dir, config.preview_every,
                     run_cb.step, config.interactive, on_draw=[board.image], name="detail",
