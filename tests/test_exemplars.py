@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from swaplab.face.metrics import INNER_FACE
-from swaplab.model import exemplars
+from swaplab.model import exemplars, neighbours
 from swaplab.train.testing import synthetic_faces
 
 RNG = np.random.default_rng(0)
@@ -84,3 +84,57 @@ def test_a_bank_too_few_of_whose_faces_have_exemplars_is_not_used(capsys):
     alone = _bank(n=4, sources=[0] * 4, times=[0.0, 0.5, 1.0, 1.5])  # one short clip: nothing from elsewhere
     assert alone.coverage() == 0.0 and exemplars.usable(alone, "person 'b'") is None
     assert "person 'b': only 0 % of the 4 faces have exemplars" in capsys.readouterr().out
+
+
+def _brute_nearest(sets, k, sources, times, skip):
+    """The search over the whole bank, face by face (what ``neighbours_of_each`` did before its k-d tree)."""
+    idx, dist = np.full((len(sets), k), -1), np.full((len(sets), k), np.inf, np.float32)
+    for i in range(len(sets)):
+        d = np.sqrt(((sets - sets[i]) ** 2).sum(-1)).mean(1)
+        d = np.where((sources != sources[i]) | (np.abs(times - times[i]) > exemplars.GAP_S), d, np.inf)
+        m = min(skip[i] + k, int(np.isfinite(d).sum()))
+        j = np.argsort(d, kind="stable")[skip[i]:m]
+        idx[i, :len(j)], dist[i, :len(j)] = j, d[j]
+    return idx, dist
+
+
+@pytest.mark.parametrize("centred", [False, True])
+def test_the_tree_finds_the_same_exemplars_as_a_search_over_the_whole_bank(centred):
+    """Some hundreds of faces of 5 clips (and one source alone in 1.5 s, which has none but from other clips), each a
+    walk through a few expressions: the k-d tree's exemplars, skips and distances are those of the whole search."""
+    rng = np.random.default_rng(1)
+    n, modes = 400, rng.normal(0, 1.5, (6, len(INNER_FACE), 2))
+    sources = np.repeat(np.arange(6), [120, 100, 80, 50, 40, 10])
+    times = np.concatenate([np.arange(c) / 25.0 if s < 5 else np.arange(c) * 0.15 for s, c in zip(range(6), [120, 100, 80, 50, 40, 10])])
+    walk = np.cumsum(rng.normal(0, 0.3, (n, 6)), 0) + rng.normal(0, 2, (6, 6))[sources]
+    sets = (BASE[INNER_FACE] + np.einsum("nm,mpc->npc", walk, modes)).astype(np.float32)
+    sets = sets - sets.mean(1, keepdims=True) if centred else sets
+    skip = np.where(rng.random(n) < 0.5, rng.integers(0, 60, n), 0)
+    got, got_d = neighbours.nearest_allowed(sets, 4, sources, times.astype(np.float32), exemplars.GAP_S, skip)
+    want, want_d = _brute_nearest(sets, 4, sources, times.astype(np.float32), skip)
+    assert np.allclose(got_d, want_d, rtol=1e-5, atol=0, equal_nan=False) and np.array_equal(np.isinf(got_d), np.isinf(want_d))
+    tied = np.isclose(np.diff(want_d, axis=1, prepend=-1), 0, atol=1e-6) | np.isclose(np.diff(want_d, axis=1, append=np.inf), 0, atol=1e-6)
+    assert np.array_equal(got[~tied], want[~tied])
+    assert (got[sources == 5, 0] >= 0).all() and not (sources[got[sources == 5, 0]] == 5).any()  # the short clip's: elsewhere
+
+
+def test_coverage_and_the_banks_training_exemplars_match_the_face_by_face_rules():
+    n = 60
+    sources, times = np.repeat([0, 1, 2], 20), np.tile(np.arange(20) * 0.2, 3).astype(np.float32)
+    images, _ = synthetic_faces(n, 64, seed=3)
+    landmarks = BASE + np.random.default_rng(2).normal(0, 3, (n, 478, 2)).astype(np.float32)  # no ties
+    bank = exemplars.ExemplarBank.from_arrays(images, landmarks, sources, times)
+    idx, w = bank.neighbours_of_each()
+    for i in range(n):  # what ``neighbours`` with ``others`` gives each face
+        j, wj = bank.neighbours(bank.points[i], exemplars.K, bank.others(i))
+        assert np.array_equal(idx[i], j) and np.allclose(w[i], wj, atol=1e-6), i
+    one = _bank(n, [0] * n, np.arange(n) * 0.05)  # one 3 s clip: its middle faces have nothing 2 s away
+    assert one.coverage() == pytest.approx(np.mean([one.others(i).any() for i in range(n)])) and 0 < one.coverage() < 1
+    assert bank.coverage() == 1.0 and exemplars.ExemplarBank([], np.zeros((0, len(INNER_FACE), 2)), 64).coverage() == 0.0
+    rng, top, names = np.random.default_rng(0), n // 4, (*exemplars.REGIONS, "face")
+    every = bank.region_neighbours_of_each(far_share=0.5, seed=0)
+    for i in range(n):  # the same random skips, drawn in the same order, as ``region_neighbours`` face by face
+        skip = {r: int(np.exp(rng.uniform(0, np.log(top + 1)))) - 1 for r in names} if rng.random() < 0.5 else None
+        one = bank.region_neighbours(bank.mesh[i], exemplars.K, bank.others(i), skip)
+        for r in names:
+            assert np.array_equal(every[i][r][0], one[r][0]) and np.allclose(every[i][r][1], one[r][1], atol=1e-6), (i, r)

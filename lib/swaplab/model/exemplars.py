@@ -42,6 +42,7 @@ import numpy as np
 
 from swaplab.face import align, meshwarp
 from swaplab.face.metrics import INNER_FACE, NOSE
+from swaplab.model import neighbours
 
 K = 4  # exemplars blended per face
 TAU = 1.0  # px of mean landmark distance at the bank's size: weights fall as exp(-(d - d_nearest) / TAU)
@@ -118,7 +119,7 @@ class ExemplarBank:
         sources or ``GAP_S`` away): below about half, the detail net cannot learn to use them."""
         if not len(self):
             return 0.0
-        return float(np.mean([self.others(i).any() for i in range(len(self))]))
+        return float(np.mean(neighbours.has_others(self.sources, self.times, GAP_S)))
 
     def others(self, i: int) -> np.ndarray:
         """(N,) bool: the exemplars face ``i`` of the bank may take in training: from another source, or more than
@@ -149,13 +150,14 @@ class ExemplarBank:
     def neighbours_of_each(self, k: int = K) -> tuple[np.ndarray, np.ndarray]:
         """((N, k) indices, (N, k) weights): every exemplar's own exemplars, from other sources or ``GAP_S`` away.
 
-        A face with no such exemplar gets none (weights 0): the net then learns that case too."""
-        idx = np.zeros((len(self), k), np.int64)
-        w = np.zeros((len(self), k), np.float32)
-        for i in range(len(self)):
-            j, wj = self.neighbours(self.points[i], k, self.others(i))
-            idx[i, :len(j)], w[i, :len(j)] = j, wj
-        return idx, w
+        A face with no such exemplar gets none (weights 0): the net then learns that case too. O(N log N): a k-d tree
+        (``swaplab.model.neighbours``), the same exemplars and weights as ``neighbours`` with ``others`` gives each."""
+        idx, d = neighbours.nearest_allowed(self.points, k, self.sources, self.times, GAP_S)
+        found = idx >= 0
+        with np.errstate(invalid="ignore"):  # a face with none: inf - inf, dropped
+            w = np.where(found, np.exp(-(d - d[:, :1]) / TAU), 0.0)
+        w = (w / np.maximum(w.sum(1, keepdims=True), 1e-30)).astype(np.float32)
+        return np.where(found, idx, 0), w
 
     # ------------------------------------------------------------ drawing
 
@@ -296,13 +298,18 @@ class ExemplarBank:
         bank, log-uniform), so the net meets exemplars of other expressions and poses, and their low weights."""
         rng = np.random.default_rng(seed)
         top = max(len(self) // 4, 1)
-        out = []
-        for i in range(len(self)):
-            skip = None
+        names = (*REGIONS, "face")
+        skip = np.zeros((len(self), len(names)), np.int64)
+        for i in range(len(self)):  # the random numbers drawn in the order they always were
             if rng.random() < far_share:
-                skip = {name: int(np.exp(rng.uniform(0, np.log(top + 1)))) - 1 for name in (*REGIONS, "face")}
-            out.append(self.region_neighbours(self.mesh[i], k, self.others(i), skip))
-        return out
+                skip[i] = [int(np.exp(rng.uniform(0, np.log(top + 1)))) - 1 for _ in names]
+        sig, sets = self.sigmas(), self._regions()
+        found = {}
+        for r, name in enumerate(names):  # O(N log N) per region: a k-d tree (``swaplab.model.neighbours``)
+            idx, d = neighbours.nearest_allowed(sets[name], k, self.sources, self.times, GAP_S, skip[:, r])
+            u = np.exp(-(d / sig[name]) ** 2)
+            found[name] = (idx, (u / np.maximum(u.sum(1, keepdims=True), 1.0)).astype(np.float32))
+        return [{name: (idx[i][idx[i] >= 0], w[i][idx[i] >= 0]) for name, (idx, w) in found.items()} for i in range(len(self))]
 
     # ------------------------------------------------------------ on disk
 
