@@ -192,7 +192,9 @@ def test_the_time_budget_is_shared_with_the_detail_stage_and_counts_every_sessio
     cfg.time_budget_min = 0.3
     more = train(cfg, data=tuple(SMALL), detail_data=tuple(BIG))
     assert more["steps_done"] > report["steps_done"] and more["detail"]["steps_done"] > report["detail"]["steps_done"]
-    assert runs.read_history(cfg.run_dir)[-1]["time_s"] <= 0.3 * 60 * 0.5 + 2.5  # the autoencoder's half of 18 s
+    ae = runs.read_history(cfg.run_dir)
+    longest = max(np.diff([0.0] + [h["time_s"] for h in ae]))
+    assert ae[-1]["time_s"] <= 0.3 * 60 * 0.5 + longest + 0.5, (ae[-1]["time_s"], longest)  # the autoencoder's half of 18 s
 
 
 def test_04_swap_draws_with_the_detail_stage_and_can_turn_it_off(aligned_project, tmp_path):
