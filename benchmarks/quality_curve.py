@@ -37,6 +37,7 @@ from swaplab.core import files, paths
 from swaplab.core.files import write_json
 from swaplab.face import identity
 from swaplab.judge import evaluate, figures
+from swaplab.judge.numbers import fmt
 from swaplab.model import runs
 from swaplab.swap import pipeline as swap
 from swaplab.train import loop as train
@@ -181,10 +182,6 @@ def _point(s: dict, own: dict, minutes: float, step: int, stage: str) -> dict:
             "within_target_spread": s["within_target_spread"], "dist_target": s["dist_target_mean"],
             "pose_error_deg": s["pose_error_deg"], "expression_error": s["expression_error"],
             "jitter_ratio": s["jitter_ratio"], "face_change_ratio": s["face_change_ratio"], "probe_s": 0.0}
-
-
-def fmt(v, spec: str) -> str:
-    return "n/a" if v is None else format(v, spec)
 
 
 def demo_clip(key: str, data_dir: Path) -> Path:

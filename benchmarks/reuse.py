@@ -28,6 +28,7 @@ from swaplab.align import build  # noqa: E402
 from swaplab.collect import sources as collect  # noqa: E402
 from swaplab.core.files import write_json  # noqa: E402
 from swaplab.face import faceset  # noqa: E402
+from swaplab.judge.numbers import fmt  # noqa: E402
 from swaplab.train import loop as train  # noqa: E402
 
 BASE_PEOPLE = {  # person -> (sample key, align options): everyone in the samples who is not in the demo pair
@@ -98,7 +99,7 @@ def main() -> int:
     if args.out:
         write_json(args.out, result)
     print(f"scratch after {target['minutes']:.1f} min: self-swap SSIM {target['self_ssim']:.3f}, identity "
-          f"{quality_curve.fmt(target['identity_retrieval'], '.0%')}, detail {quality_curve.fmt(target['detail_ratio'], '.2f')}")
+          f"{fmt(target['identity_retrieval'], '.0%')}, detail {fmt(target['detail_ratio'], '.2f')}")
     if minutes is None:
         print(f"from the base: not reached in {args.minutes:g} min (ratio > 1.0)")
     else:
