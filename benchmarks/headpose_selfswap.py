@@ -55,6 +55,20 @@ def prepare_project(data_dir: Path, project: str, a: str, b: str, split_s: float
         print(f"{person}: {key} {rng or 'whole'}: {len(fs)} faces kept", flush=True)
 
 
+def yaws(clip: Path, start: float) -> list[float]:
+    """The head's yaw (degrees, MediaPipe) in each frame of ``clip`` from ``start`` with a face."""
+    from swaplab.core import video
+    from swaplab.face.landmarks import Landmarker
+
+    out = []
+    with Landmarker("video", num_faces=1) as lm:
+        for f in video.FrameReader(clip, start=start):
+            face = next(iter(lm.detect(f.image, int(round(f.time * 1000)))), None)
+            if face is not None:
+                out.append(float(face.yaw))
+    return out
+
+
 def thirds(pf: dict) -> dict:
     """05's distance thirds of the scored frames, with the perfect models' fine detail beside the swap's and the lookup's."""
     from swaplab.judge import lookup
@@ -65,6 +79,7 @@ def thirds(pf: dict) -> dict:
 
 def run(args) -> dict:
     from swaplab.core import assets, paths, video
+    from swaplab.face import faceset
 
     work = Path(args.work)
     data_dir, weights_dir = work / "data", work / "weights"
@@ -72,7 +87,7 @@ def run(args) -> dict:
     info = video.probe(gif)
     split_s = round(args.split * info.duration, 2)
     prepare_project(data_dir, args.project, args.a, args.b, split_s, args.dedupe)
-    run_dir, trained = train_run(data_dir, weights_dir, args.project, args.run, args.minutes, args.seed)
+    run_dir, trained = train_run(data_dir, weights_dir, args.project, args.run, args.minutes, args.seed, args.batch_size)
     print(f"trained {trained}", flush=True)
     swapped = work / "b2b.mp4"
     report = self_swap(gif, run_dir, swapped, "b2b", start=split_s)
@@ -80,31 +95,26 @@ def run(args) -> dict:
     result = judge(gif, swapped, run_dir, faces_b, {"a": paths.faces_dir(data_dir, args.project, "a")}, report,
                    start=split_s)
     pf, s = result["per_frame"], result["summary"]
-    return {"gif": str(gif), "split_s": split_s, "duration_s": info.duration, "frames_held_out": len(pf["index"]),
+    trained_yaw, held_yaw = faceset.FaceSet(faces_b).values("yaw"), yaws(gif, split_s)
+    lo, hi = float(trained_yaw.min()), float(trained_yaw.max())
+    pose = {"trained_yaw": [lo, hi], "held_out_yaw": [min(held_yaw), max(held_yaw)],
+            "held_out_beyond": sum(not lo <= y <= hi for y in held_yaw), "held_out_faces": len(held_yaw)}
+    return {"gif": str(gif), "pose": pose, "split_s": split_s, "duration_s": info.duration, "frames_held_out": len(pf["index"]),
             "first_held_out_frame": min(pf["index"]), "trained": trained, "thirds": thirds(pf),
             "all": subset(pf, list(range(len(pf["index"])))), "mouth_sync": s.get("mouth_sync"),
             "exemplars": result["exemplars"], "summary": s, "reasons": result["reasons"]}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--work", default="/tmp/headpose_selfswap", help="the project's data and weights go here")
-    ap.add_argument("--project", default="headpose")
-    ap.add_argument("--run", default="headpose")
-    ap.add_argument("--b", default=MALE, help="the GIF whose first part B trains on and whose rest is self-swapped")
-    ap.add_argument("--a", default=FEMALE, help="the other person's GIF (whole)")
-    ap.add_argument("--split", type=float, default=SPLIT, help="share of B's GIF (by time) to train on")
-    ap.add_argument("--minutes", type=float, default=8.0, help="training minutes, both stages")
-    ap.add_argument("--dedupe", type=float, default=DEDUPE, help="02_align's DEDUPE for both GIFs (0: keep every face)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="", help="write the result JSON here")
-    args = ap.parse_args()
-    if not 0.1 <= args.split <= 0.9:
-        ap.error(f"--split {args.split}: give a share of the GIF between 0.1 and 0.9")
-    r = run(args)
+def show(r: dict) -> None:
+    """Print a result: the training record, the held-out range and its poses, the thirds, and the judged ratio."""
     t, a = r["trained"], r["all"]
     print(f"\n{t['minutes']:g} training minutes ({t['steps']} autoencoder + {t['detail_steps']} detail steps, "
           f"{t['wall_min']} min wall), {t['load_before']} before, {t['load_after']} after")
+    p = r.get("pose")  # a result written before the poses were recorded has none
+    if p:
+            print(f"B trained on yaw {p['trained_yaw'][0]:.0f}..{p['trained_yaw'][1]:.0f} deg; the held-out faces turn "
+              f"{p['held_out_yaw'][0]:.0f}..{p['held_out_yaw'][1]:.0f} deg, {p['held_out_beyond']} of {p['held_out_faces']} "
+              "beyond what B trained on")
     print(f"held out: {r['frames_held_out']} frames from {r['split_s']} s (frame {r['first_held_out_frame']}) to "
           f"{r['duration_s']} s; exemplars: {r['exemplars']}")
     print(f"{'third':>8} {'n':>3} {'distance %':>12} {'self-swap':>9} {'lookup':>7} {'perfect64':>9} {'perfect128':>10}")
@@ -120,6 +130,32 @@ def main() -> int:
           f"{fmt(a['ceiling64_fine']):>9} {fmt(a['ceiling128_fine']):>10}")
     print(f"mouth sync {fmt(r['mouth_sync'], '.2f')}; worst third: self-swap / max(lookup, perfect 64 px) = "
           f"{fmt(worst, '.2f')} (target > 1 in every third)")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", default="/tmp/headpose_selfswap", help="the project's data and weights go here")
+    ap.add_argument("--project", default="headpose")
+    ap.add_argument("--run", default="headpose")
+    ap.add_argument("--b", default=MALE, help="the GIF whose first part B trains on and whose rest is self-swapped")
+    ap.add_argument("--a", default=FEMALE, help="the other person's GIF (whole)")
+    ap.add_argument("--split", type=float, default=SPLIT, help="share of B's GIF (by time) to train on")
+    ap.add_argument("--minutes", type=float, default=8.0, help="training minutes, both stages")
+    ap.add_argument("--dedupe", type=float, default=DEDUPE, help="02_align's DEDUPE for both GIFs (0: keep every face)")
+    ap.add_argument("--batch-size", type=int, default=16, help="03_train's BATCH_SIZE (at most the faces B trains on)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="", help="write the result JSON here")
+    ap.add_argument("--show", default="", help="print the figures of a result JSON this benchmark wrote, and exit")
+    args = ap.parse_args()
+    if not 0.1 <= args.split <= 0.9:
+        ap.error(f"--split {args.split}: give a share of the GIF between 0.1 and 0.9")
+    if args.show:
+        from swaplab.core.files import read_json
+
+        show(read_json(Path(args.show)))
+        return 0
+    r = run(args)
+    show(r)
     if args.out:
         from swaplab.core.files import write_json
 

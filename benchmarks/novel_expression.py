@@ -111,7 +111,8 @@ def remove_open_faces(faces_dir: Path, cut: float) -> tuple[int, int]:
     return dropped, summary["kept"]
 
 
-def train_run(data_dir: Path, weights_dir: Path, project: str, run: str, minutes: float, seed: int) -> tuple[Path, dict]:
+def train_run(data_dir: Path, weights_dir: Path, project: str, run: str, minutes: float, seed: int,
+              batch_size: int = 16) -> tuple[Path, dict]:
     """Train the default CPU recipe from scratch for ``minutes`` (both stages); (run folder, record)."""
     from swaplab.core import paths
     from swaplab.train import loop as train
@@ -119,13 +120,13 @@ def train_run(data_dir: Path, weights_dir: Path, project: str, run: str, minutes
     run_dir = paths.run_dir(weights_dir, project, run)
     shutil.rmtree(run_dir, ignore_errors=True)  # a benchmark starts from scratch
     config = train.TrainConfig(project=project, run=run, steps=10**7, time_budget_min=minutes, data_dir=str(data_dir),
-                               weights_dir=str(weights_dir), seed=seed, detail_steps=10**7, preview_every=10**6,
+                               weights_dir=str(weights_dir), seed=seed, batch_size=batch_size, detail_steps=10**7, preview_every=10**6,
                                save_every=10**6)
     before, t0 = load(), time.perf_counter()
     report = train.train(config)
     record = {"minutes": minutes, "wall_min": round((time.perf_counter() - t0) / 60, 1), "load_before": before,
               "load_after": load(), "model": report.get("model"), "steps": report.get("steps_done"),
-              "faces_per_s": report.get("faces_per_s"), "detail_steps": (report.get("detail") or {}).get("steps_done"),
+              "faces_per_s": report.get("faces_per_s"), "batch_size": batch_size, "detail_steps": (report.get("detail") or {}).get("steps_done"),
               "detail_size": (report.get("detail") or {}).get("size")}
     return run_dir, record
 
@@ -265,6 +266,25 @@ def run(args) -> dict:
             "swap_report": report, "per_frame": pf, "mouth_per_frame": {str(k): v for k, v in mouth.items()}}
 
 
+def show(r: dict) -> None:
+    """Print a result: the training record, the table, mouth sync, and the ratios the benchmark is judged by."""
+    t = r["trained"]
+    print(f"\n{t['minutes']:g} training minutes ({t['steps']} autoencoder + {t['detail_steps']} detail steps, "
+          f"{t['wall_min']} min wall), {t['load_before']} before, {t['load_after']} after")
+    print(f"B's face set: {r['dropped']} faces with an inner-lip gap >= {r['cut']:.3f} dropped, {r['kept']} kept")
+    print_rows(r["parts"])
+    print(f"mouth sync (all frames): {fmt(r['mouth_sync'], '.2f')} (target 0.9 for a self-swap); faces pasted "
+          f"{fmt(r['pasted_share'], '.0%')}")
+    n = r["parts"]["novel (open)"]
+    for region, (me, look, perfect) in {"inner face": ("detail_fine", "lookup_fine", "ceiling64_fine"),
+                                        "mouth": ("mouth_swap_fine", "mouth_lookup_fine", "mouth_perfect64_fine")}.items():
+        below = None if n[look] is None or n[perfect] is None else n[look] < n[perfect]
+        print(f"novel frames, {region}: self-swap fine {fmt(n[me])} vs lookup {fmt(n[look])} vs perfect 64 px {fmt(n[perfect])}: "
+              f"self-swap / perfect 64 px = {fmt(ratio(n[me], n[perfect]), '.2f')} (target >= 1 where the lookup falls below "
+              f"the perfect 64 px model: {'it does' if below else 'it does not' if below is not None else 'n/a'}), "
+              f"self-swap / lookup = {fmt(ratio(n[me], n[look]), '.2f')}")
+
+
 def main() -> int:
     from swaplab import demo
 
@@ -280,20 +300,15 @@ def main() -> int:
     ap.add_argument("--out", default="", help="write the result JSON here")
     ap.add_argument("--reuse", default="", help="a result JSON of an earlier call with the same --work: keep its project "
                     "and trained run, swap and judge again (no training)")
+    ap.add_argument("--show", default="", help="print the figures of a result JSON this benchmark wrote, and exit")
     args = ap.parse_args()
+    if args.show:
+        from swaplab.core.files import read_json
+
+        show(read_json(Path(args.show)))
+        return 0
     r = run(args)
-    t = r["trained"]
-    print(f"\n{t['minutes']:g} training minutes ({t['steps']} autoencoder + {t['detail_steps']} detail steps, "
-          f"{t['wall_min']} min wall), {t['load_before']} before, {t['load_after']} after")
-    print_rows(r["parts"])
-    print(f"mouth sync (all frames): {fmt(r['mouth_sync'], '.2f')} (target 0.9 for a self-swap); faces pasted "
-          f"{fmt(r['pasted_share'], '.0%')}")
-    n = r["parts"]["novel (open)"]
-    judged = ratio(n["detail_fine"], n["ceiling64_fine"])
-    print(f"novel frames: self-swap fine {fmt(n['detail_fine'])} vs lookup {fmt(n['lookup_fine'])} vs perfect 64 px "
-          f"{fmt(n['ceiling64_fine'])}; self-swap / perfect 64 px = {fmt(judged, '.2f')} (target >= 1"
-          f"{'' if n['lookup_fine'] is None or n['ceiling64_fine'] is None or n['lookup_fine'] < n['ceiling64_fine'] else '; here the lookup does not fall below it'}), "
-          f"self-swap / lookup = {fmt(ratio(n['detail_fine'], n['lookup_fine']), '.2f')}")
+    show(r)
     if args.out:
         from swaplab.core.files import write_json
 
