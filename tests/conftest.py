@@ -11,11 +11,17 @@ import json
 import os
 import re
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# A test runner started as a background job by a non-interactive shell (`cmd &` in a script) inherits SIGINT
+# ignored, and so would every process a test starts: the Ctrl-C tests must see SIGINT as a terminal sends it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from swaplab.core import assets  # noqa: E402  (after the TF log level is set)
 

@@ -23,7 +23,6 @@ import contextlib
 import os
 import queue
 import re
-import signal
 import subprocess
 import tempfile
 import threading
@@ -313,10 +312,7 @@ class VideoWriter:
                 self._tmp.unlink()
 
     def _fail(self) -> None:
-        interrupted = self._proc is not None and self._proc.poll() == -signal.SIGINT
         self.abort()
-        if interrupted:  # Ctrl-C reached the whole job and ffmpeg ended first: it is the interrupt, not a failure
-            raise KeyboardInterrupt
         err = ""
         with contextlib.suppress(Exception):
             self._stderr.seek(0)
