@@ -7,6 +7,8 @@ Faces: a mean face of 478 points at 256 px moved by 8 expression modes, each of 
 through them at 25 fps (and its own offset), so a clip's neighbouring frames are near each other as in video.
 JPEGs: ``--distinct`` small synthetic 256 px crops, reused in turn (the search never reads pixels; the bank's bytes
 are given as measured per JPEG times N). Budget (issue 27: "minutes, not tens"): under 120 s and 2 GB a side.
+Banks of more than ``neighbours.EXACT_MAX`` faces get approximate neighbours: ``--recall N`` (default 3,000; 0: none)
+first prints the share of the exact search's exemplars the approximate one finds, on N faces of the same kind.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import time
 import cv2
 import numpy as np
 
-from swaplab.model import exemplars
+from swaplab.model import exemplars, neighbours
 
 BUDGET_S, BUDGET_GB = 120.0, 2.0
 
@@ -46,6 +48,23 @@ def jpegs(distinct: int, size: int = 256) -> list[bytes]:
             for im in images]
 
 
+def recall(n: int, sources: int, k: int = exemplars.K) -> None:
+    """Print the share of the exact search's ``k`` exemplars (whole face, and the mouth's) that ``neighbours.approximate``
+    finds on ``n`` faces, and each one's seconds."""
+    landmarks, src, times = faces(n, sources, seed=1)
+    for name, sets in (("whole face", landmarks[:, exemplars.INNER_FACE]),
+                       ("mouth", exemplars._centred(landmarks[:, exemplars.REGIONS["mouth"]]))):
+        t = time.perf_counter()
+        want = neighbours.exact(sets, k, src, times, exemplars.GAP_S)[0]
+        t_exact = time.perf_counter() - t
+        t = time.perf_counter()
+        got = neighbours.approximate(sets, k, src, times, exemplars.GAP_S)[0]
+        t_approx = time.perf_counter() - t
+        found = sum(len(set(g[g >= 0]) & set(w[w >= 0])) for g, w in zip(got, want))
+        print(f"  recall at {n} faces, {name:10s}: {found / max(int((want >= 0).sum()), 1):.4f} of the exact search's {k} "
+              f"exemplars ({t_exact:.1f} s exact, {t_approx:.1f} s approximate)", flush=True)
+
+
 def rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KB on Linux
 
@@ -56,11 +75,15 @@ def main() -> None:
     ap.add_argument("--sources", type=int, default=12)
     ap.add_argument("--distinct", type=int, default=64)
     ap.add_argument("--sample", type=int, default=64, help="faces whose exemplar detail is drawn (training pairs)")
+    ap.add_argument("--recall", type=int, default=3000, help="faces the approximate search is checked against the exact one on")
     a = ap.parse_args()
+    if a.recall:
+        recall(a.recall, a.sources)
     landmarks, src, times = faces(a.faces, a.sources)
     crops = jpegs(a.distinct)
     start_gb, total = rss_gb(), 0.0
-    print(f"{a.faces} faces, {a.sources} sources at 25 fps; peak memory before: {start_gb:.2f} GB")
+    search = "approximate" if a.faces > neighbours.EXACT_MAX else "exact"
+    print(f"{a.faces} faces, {a.sources} sources at 25 fps ({search} neighbours); peak memory before: {start_gb:.2f} GB")
 
     def step(name, fn):
         nonlocal total
