@@ -129,9 +129,10 @@ def _resolve(tree, proj, sets, rows, ask, skip, k, sources, times, gap, idx, dis
         ask[rows] = np.minimum(2 * ask[rows], n)
 
 
-def reduced(sets: np.ndarray, components: int = COMPONENTS, seed: int = 0) -> np.ndarray:
-    """(N, components) float64: the flattened sets, centred, on their top principal components (an SVD of up to
-    ``PCA_SAMPLE`` of them)."""
+def reduced(sets: np.ndarray, components: int | None = None, seed: int = 0) -> np.ndarray:
+    """(N, components) float64: the flattened sets, centred, on their top principal components (None:
+    ``COMPONENTS``; from an SVD of up to ``PCA_SAMPLE`` of them)."""
+    components = COMPONENTS if components is None else components
     flat = np.asarray(sets, np.float64).reshape(len(sets), -1)
     pick = np.random.default_rng(seed).choice(len(flat), min(len(flat), PCA_SAMPLE), replace=False)
     mean = flat[pick].mean(0)
