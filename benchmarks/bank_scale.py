@@ -7,6 +7,9 @@ Faces: a mean face of 478 points at 256 px moved by 8 expression modes, each of 
 through them at 25 fps (and its own offset), so a clip's neighbouring frames are near each other as in video.
 JPEGs: ``--distinct`` small synthetic 256 px crops, reused in turn (the search never reads pixels; the bank's bytes
 are given as measured per JPEG times N). Budget (issue 27: "minutes, not tens"): under 120 s and 2 GB a side.
+Banks of more than ``neighbours.EXACT_MAX`` faces get approximate neighbours: ``--recall N`` (default 3,000; 0: none)
+first prints the share of the exact search's exemplars the approximate one finds, on N faces of the same kind;
+``--recall-faces DIR`` on a face set's real landmarks (e.g. data/demo/b/faces).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import time
 import cv2
 import numpy as np
 
-from swaplab.model import exemplars
+from swaplab.model import exemplars, neighbours
 
 BUDGET_S, BUDGET_GB = 120.0, 2.0
 
@@ -46,6 +49,33 @@ def jpegs(distinct: int, size: int = 256) -> list[bytes]:
             for im in images]
 
 
+def face_set(faces_dir: str):
+    """(landmarks, sources, times) of a face set's kept faces (real MediaPipe landmarks, for ``recall``)."""
+    from swaplab.face.faceset import FaceSet
+
+    rows = FaceSet(faces_dir).kept()
+    names = sorted({r["source"] for r in rows})
+    return (np.array([r["landmarks"] for r in rows], np.float32), np.array([names.index(r["source"]) for r in rows]),
+            np.array([r.get("time", 0.0) or 0.0 for r in rows], np.float32))
+
+
+def recall(landmarks, src, times, regions=("mouth",), k: int = exemplars.K) -> None:
+    """Print the share of the exact search's ``k`` exemplars (whole face, and ``regions``') that
+    ``neighbours.approximate`` finds, and each one's seconds."""
+    n = len(landmarks)
+    for name, sets in (("whole face", landmarks[:, exemplars.INNER_FACE]),
+                       *((r, exemplars._centred(landmarks[:, exemplars.REGIONS.get(r, exemplars.FACE_POINTS)])) for r in regions)):
+        t = time.perf_counter()
+        want = neighbours.exact(sets, k, src, times, exemplars.GAP_S)[0]
+        t_exact = time.perf_counter() - t
+        t = time.perf_counter()
+        got = neighbours.approximate(sets, k, src, times, exemplars.GAP_S)[0]
+        t_approx = time.perf_counter() - t
+        found = sum(len(set(g[g >= 0]) & set(w[w >= 0])) for g, w in zip(got, want))
+        print(f"  recall at {n} faces, {name:10s}: {found / max(int((want >= 0).sum()), 1):.4f} of the exact search's {k} "
+              f"exemplars ({t_exact:.1f} s exact, {t_approx:.1f} s approximate)", flush=True)
+
+
 def rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # KB on Linux
 
@@ -56,11 +86,18 @@ def main() -> None:
     ap.add_argument("--sources", type=int, default=12)
     ap.add_argument("--distinct", type=int, default=64)
     ap.add_argument("--sample", type=int, default=64, help="faces whose exemplar detail is drawn (training pairs)")
+    ap.add_argument("--recall", type=int, default=3000, help="faces the approximate search is checked against the exact one on")
+    ap.add_argument("--recall-faces", help="a face set folder: the recall on its real landmarks too (all regions)")
     a = ap.parse_args()
+    if a.recall_faces:
+        recall(*face_set(a.recall_faces), regions=(*exemplars.REGIONS, "face"))
+    if a.recall:
+        recall(*faces(a.recall, a.sources, seed=1))
     landmarks, src, times = faces(a.faces, a.sources)
     crops = jpegs(a.distinct)
     start_gb, total = rss_gb(), 0.0
-    print(f"{a.faces} faces, {a.sources} sources at 25 fps; peak memory before: {start_gb:.2f} GB")
+    search = "approximate" if a.faces > neighbours.EXACT_MAX else "exact"
+    print(f"{a.faces} faces, {a.sources} sources at 25 fps ({search} neighbours); peak memory before: {start_gb:.2f} GB")
 
     def step(name, fn):
         nonlocal total

@@ -138,3 +138,62 @@ def test_coverage_and_the_banks_training_exemplars_match_the_face_by_face_rules(
         one = bank.region_neighbours(bank.mesh[i], exemplars.K, bank.others(i), skip)
         for r in names:
             assert np.array_equal(every[i][r][0], one[r][0]) and np.allclose(every[i][r][1], one[r][1], atol=1e-6), (i, r)
+
+
+def _walks(n, points, seed=1, sources=6):
+    """``n`` faces of ``sources`` clips at 25 fps, each a walk through a few expressions: (sets, sources, times)."""
+    rng = np.random.default_rng(seed)
+    modes = rng.normal(0, 1.5, (6, len(points), 2))
+    src = np.sort(rng.integers(0, sources, n))
+    times = np.concatenate([np.arange((src == s).sum()) / 25.0 for s in range(sources)]).astype(np.float32)
+    walk = np.cumsum(rng.normal(0, 0.3, (n, 6)), 0) + rng.normal(0, 2, (sources, 6))[src]
+    sets = BASE[points] + np.einsum("nm,mpc->npc", walk, modes) + rng.normal(0, 0.05, (n, len(points), 2))
+    return sets.astype(np.float32), src, times
+
+
+def test_the_approximate_search_finds_nearly_all_exemplars_of_the_whole_search_and_only_allowed_ones():
+    """Big banks (over ``EXACT_MAX``) search a reduced space: here on 800 faces, against the search over the whole
+    bank, it finds at least 95 % of the exemplars, with their true distances, never one of the face's own clip."""
+    sets, sources, times = _walks(800, INNER_FACE)
+    rng = np.random.default_rng(2)
+    for skip in (np.zeros(800, np.int64), np.where(rng.random(800) < 0.5, rng.integers(0, 40, 800), 0)):
+        got, got_d = neighbours.approximate(sets, 4, sources, times, exemplars.GAP_S, skip)
+        want, _ = _brute_nearest(sets, 4, sources, times, skip)
+        found = sum(len(set(g) & set(w)) for g, w in zip(got, want)) / want.size
+        assert found >= 0.95, found
+        assert (got >= 0).all() and np.allclose(got_d, neighbours.mean_distance(sets[got], sets[:, None]), rtol=1e-5)
+        assert ((sources[got] != sources[:, None]) | (np.abs(times[got] - times[:, None]) > exemplars.GAP_S)).all()
+        assert (np.diff(got_d, axis=1) >= 0).all()
+    rows = np.array([5, 400, 799])  # some faces only, in their order
+    assert np.array_equal(neighbours.approximate(sets, 4, sources, times, exemplars.GAP_S, rows=rows)[0],
+                          neighbours.approximate(sets, 4, sources, times, exemplars.GAP_S)[0][rows])
+    alone = neighbours.approximate(sets, 1, np.zeros(800), np.zeros(800), exemplars.GAP_S)  # one moment: none allowed
+    assert (alone[0] == -1).all() and np.isinf(alone[1]).all()
+    anyone = neighbours.approximate(sets, 1, np.zeros(800), np.zeros(800), exemplars.GAP_S, rows=rows, any_other=True)[0]
+    assert (anyone[:, 0] != rows).all() and (anyone >= 0).all()
+
+
+def test_a_bank_over_the_threshold_takes_the_approximate_search_and_far_skips_among_its_candidates(monkeypatch):
+    n = 300
+    mesh, sources, times = _walks(n, np.arange(478), seed=4, sources=3)
+    images, _ = synthetic_faces(n, 64, seed=3)
+    small = exemplars.ExemplarBank.from_arrays(images, mesh, sources, times)
+    exact_sigmas, exact_idx = small.sigmas(), small.neighbours_of_each()[0]
+    monkeypatch.setattr(neighbours, "EXACT_MAX", 100)
+    monkeypatch.setattr(neighbours, "FAR_RANKS", 20)
+    big = exemplars.ExemplarBank.from_arrays(images, mesh, sources, times)
+    idx, w = big.neighbours_of_each()
+    assert np.array_equal(idx, neighbours.approximate(big.points, exemplars.K, sources, times, exemplars.GAP_S)[0])
+    assert np.mean(idx == exact_idx) > 0.9 and np.allclose(w.sum(1), 1, atol=1e-5)
+    for name, s in big.sigmas().items():  # the same 300 faces' nearest, found in the reduced space
+        assert s == pytest.approx(exact_sigmas[name], rel=0.05), name
+    every = big.region_neighbours_of_each(far_share=1.0, seed=0)
+    near = big.region_neighbours_of_each(far_share=0.0, seed=0)
+    for r in ("mouth", "face"):  # far exemplars: at most about FAR_RANKS + K allowed ones nearer (not n // 4 = 75)
+        pts = big._regions()[r]
+        ranks = []
+        for i in range(n):
+            d = exemplars._distance(pts, pts[i])
+            ranks.append(int(((d < d[every[i][r][0][-1]]) & big.others(i)).sum()))
+        assert max(ranks) < 30 and all(len(e[r][0]) == exemplars.K for e in every), max(ranks)
+        assert np.mean([set(a[r][0]) != set(b[r][0]) for a, b in zip(every, near)]) > 0.5

@@ -150,8 +150,9 @@ class ExemplarBank:
     def neighbours_of_each(self, k: int = K) -> tuple[np.ndarray, np.ndarray]:
         """((N, k) indices, (N, k) weights): every exemplar's own exemplars, from other sources or ``GAP_S`` away.
 
-        A face with no such exemplar gets none (weights 0): the net then learns that case too. O(N log N): a k-d tree
-        (``swaplab.model.neighbours``), the same exemplars and weights as ``neighbours`` with ``others`` gives each."""
+        A face with no such exemplar gets none (weights 0): the net then learns that case too. A k-d tree
+        (``swaplab.model.neighbours``): up to ``neighbours.EXACT_MAX`` faces the same exemplars and weights as
+        ``neighbours`` with ``others`` gives each, above that approximate ones (the tree in a reduced space)."""
         idx, d = neighbours.nearest_allowed(self.points, k, self.sources, self.times, GAP_S)
         found = idx >= 0
         with np.errstate(invalid="ignore"):  # a face with none: inf - inf, dropped
@@ -200,6 +201,8 @@ class ExemplarBank:
         """{region: sigma px}: ``SIGMA_NN`` x the median, over (up to 300 of) the bank's faces, of the distance to
         their nearest exemplar they could take in training (``others``; any other face where none): an exemplar that
         far from a query keeps exp(-1/4) of its weight, twice that far exp(-1)."""
+        if self._sigmas is None and len(self) > neighbours.EXACT_MAX:
+            self._sigmas = self._sigmas_approximate()
         if self._sigmas is None:
             pick = np.sort(np.random.default_rng(0).choice(len(self), min(len(self), 300), replace=False))
             allowed = (self.sources[pick, None] != self.sources) | (np.abs(self.times[pick, None] - self.times) > GAP_S)
@@ -212,6 +215,21 @@ class ExemplarBank:
                 nearest = nearest[np.isfinite(nearest)]
                 self._sigmas[name] = max(SIGMA_NN * float(np.median(nearest)), 1e-3) if len(nearest) else 1.0
         return self._sigmas
+
+    def _sigmas_approximate(self) -> dict:
+        """``sigmas`` of a bank of more than ``neighbours.EXACT_MAX`` faces: the same 300 faces' nearest exemplars found
+        by ``neighbours.approximate`` (O(N log N) instead of 300 x N per region)."""
+        pick = np.sort(np.random.default_rng(0).choice(len(self), min(len(self), 300), replace=False))
+        alone = ~neighbours.has_others(self.sources, self.times, GAP_S)[pick]
+        out = {}
+        for name, pts in self._regions().items():
+            nearest = neighbours.approximate(pts, 1, self.sources, self.times, GAP_S, rows=pick)[1][:, 0]
+            if alone.any():  # no face from elsewhere: any other one
+                nearest[alone] = neighbours.approximate(pts, 1, self.sources, self.times, GAP_S, rows=pick[alone],
+                                                        any_other=True)[1][:, 0]
+            nearest = nearest[np.isfinite(nearest)]
+            out[name] = max(SIGMA_NN * float(np.median(nearest)), 1e-3) if len(nearest) else 1.0
+        return out
 
     def region_neighbours(self, query: np.ndarray, k: int = K, allowed: np.ndarray | None = None,
                           skip: dict | None = None) -> dict:
@@ -295,9 +313,10 @@ class ExemplarBank:
     def region_neighbours_of_each(self, k: int = K, far_share: float = 0.0, seed: int = 0) -> list[dict]:
         """Every exemplar's own region choices for training (from ``others``, as ``neighbours_of_each``); a
         ``far_share`` of the faces pass over a random number of their nearest per region (up to a quarter of the
-        bank, log-uniform), so the net meets exemplars of other expressions and poses, and their low weights."""
+        bank, log-uniform; in a bank of more than ``neighbours.EXACT_MAX``, up to ``neighbours.FAR_RANKS``, among the
+        approximate search's candidates), so the net meets exemplars of other expressions and poses, and their low weights."""
         rng = np.random.default_rng(seed)
-        top = max(len(self) // 4, 1)
+        top = max(len(self) // 4, 1) if len(self) <= neighbours.EXACT_MAX else neighbours.FAR_RANKS
         names = (*REGIONS, "face")
         skip = np.zeros((len(self), len(names)), np.int64)
         for i in range(len(self)):  # the random numbers drawn in the order they always were
@@ -305,7 +324,7 @@ class ExemplarBank:
                 skip[i] = [int(np.exp(rng.uniform(0, np.log(top + 1)))) - 1 for _ in names]
         sig, sets = self.sigmas(), self._regions()
         found = {}
-        for r, name in enumerate(names):  # O(N log N) per region: a k-d tree (``swaplab.model.neighbours``)
+        for r, name in enumerate(names):  # a k-d tree per region (``swaplab.model.neighbours``)
             idx, d = neighbours.nearest_allowed(sets[name], k, self.sources, self.times, GAP_S, skip[:, r])
             u = np.exp(-(d / sig[name]) ** 2)
             found[name] = (idx, (u / np.maximum(u.sum(1, keepdims=True), 1.0)).astype(np.float32))
