@@ -35,32 +35,28 @@ SAMPLE = "samples/grid/s1/bbaf2n.mpg"  # 360x288, 25 fps, 3 s, audio
 BANK_SAMPLE = "samples/grid/s2/pwij3p.mpg"  # the untrained cascade's exemplars: another speaker
 
 
-def make_clip(seconds: float) -> Path:
-    """The 1280x720 benchmark clip with audio (cached under $TMPDIR/swaplab-bench/)."""
-    out = Path(os.environ.get("TMPDIR", tempfile.gettempdir())) / "swaplab-bench" / f"grid_720p_{seconds:g}s_v2.mp4"
+def _looped(name: str, seconds: float, vf: list[str]) -> Path:
+    """The GRID sample looped to ``seconds`` (25 fps, H.264, its audio), through the ffmpeg filter ``vf`` if any;
+    cached under $TMPDIR/swaplab-bench/."""
+    out = Path(os.environ.get("TMPDIR", tempfile.gettempdir())) / "swaplab-bench" / f"{name}_{seconds:g}s.mp4"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         src = assets.fetch(SAMPLE, progress=False)
         loops = int(np.ceil(seconds / video.probe(src).duration))
         subprocess.run([video.ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", "-stream_loop", str(loops - 1),
-                        "-i", str(src), "-t", f"{seconds:g}",
-                        "-vf", "scale=900:720:flags=bicubic,pad=1280:720:(ow-iw)/2:0,setsar=1",
-                        "-r", "25", "-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p",
-                        "-c:a", "aac", str(out)], check=True)
+                        "-i", str(src), "-t", f"{seconds:g}", *vf, "-r", "25", "-c:v", "libx264", "-preset", "veryfast",
+                        "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "aac", str(out)], check=True)
     return out
+
+
+def make_clip(seconds: float) -> Path:
+    """The 1280x720 benchmark clip with audio: GRID scaled to 720 px high, pillarboxed."""
+    return _looped("grid_720p_v2", seconds, ["-vf", "scale=900:720:flags=bicubic,pad=1280:720:(ow-iw)/2:0,setsar=1"])
 
 
 def native_clip(seconds: float) -> Path:
-    """The GRID sample looped to ``seconds`` at its own size (360x288, the demo's clips), with audio (cached)."""
-    out = Path(os.environ.get("TMPDIR", tempfile.gettempdir())) / "swaplab-bench" / f"grid_native_{seconds:g}s.mp4"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        src = assets.fetch(SAMPLE, progress=False)
-        loops = int(np.ceil(seconds / video.probe(src).duration))
-        subprocess.run([video.ffmpeg_exe(), "-hide_banner", "-v", "error", "-y", "-stream_loop", str(loops - 1),
-                        "-i", str(src), "-t", f"{seconds:g}", "-r", "25", "-c:v", "libx264", "-preset", "veryfast",
-                        "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "aac", str(out)], check=True)
-    return out
+    """The GRID sample at its own size (360x288, the demo's clips), with audio."""
+    return _looped("grid_native", seconds, [])
 
 
 def untrained_cascade():
