@@ -9,10 +9,9 @@ the visible label) and answers with one JPEG of original | swapped. Per frame::
       -> colour + mask + paste + label -> [inset: the decoder's face beside the detail stage's]
       -> JPEG encode -> [record: the swapped half into the mp4]
 
-Frames are dropped, never queued: the front end sends a frame only after the answer to the one
-before, and ``LiveSession.submit`` keeps just the newest frame for its worker thread (a slot, not a
-queue), counting the frames it overwrote. So the latency stays one frame's work however slow the
-machine is, and the frame rate is what the machine can do.
+Frames are dropped, never queued: the front end sends a frame only after the answer to the one before,
+and ``LiveSession.submit`` keeps just the newest for its worker thread (a slot, counting what it overwrote):
+the latency stays one frame's work however slow the machine, the frame rate is what it can do.
 
 ``open_pipeline`` is the ONE place that calls ``swaplab.swap.pipeline`` (``FramePipeline``,
 ``SwapOptions``); everything else here works on what it returns (``Step``).
@@ -484,3 +483,18 @@ def play_camera(session: LiveSession, frames: list, fps: float = 30.0, quality: 
     return {"shown": len(latencies), "camera_frames": len(frames), "dropped": len(frames) - len(latencies),
             "fps": len(latencies) / seconds, "latency_ms": {"p50": float(p[0]), "p90": float(p[1]), "p99": float(p[2])},
             "with_face": faces, "stage_ms": session.stage_ms()}
+
+
+def play_stand_in(model, config: LiveConfig, fps: float = 25.0) -> dict:
+    """07_live headless: STAND_IN as a 640x360 camera through ``play_camera``, recorded; its figures plus
+    "recording" (the path), "seconds" (recorded) and "still" (the middle frame's ``LiveFrame``)."""
+    session = LiveSession(model, config)
+    try:
+        frames = [as_camera(f.image) for f in video.FrameReader(config.stand_in_path)]
+        session.start_recording()
+        result = play_camera(session, frames, fps=fps)
+        result["recording"], _, result["seconds"] = session.stop_recording()
+        result["still"] = session.swap_image(frames[len(frames) // 2])
+    finally:
+        session.close()
+    return result
