@@ -179,9 +179,10 @@ def _notebook_imports(path: Path) -> dict[str, str]:
     found = {}
     for source in (c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"):
         for line in "".join(source["source"]).splitlines():
-            m = re.match(r"\s*from (swaplab[\w.]*) import (\w+)(?: as (\w+))?\s*$", line)
-            if m:
-                found[m.group(3) or m.group(2)] = f"{m.group(1)}.{m.group(2)}"
+            m = re.match(r"\s*from (swaplab[\w.]*) import ([\w, ]+?)\s*(#.*)?$", line)
+            for name in m.group(2).split(",") if m else ():
+                module, _, alias = name.strip().partition(" as ")
+                found[alias or module] = f"{m.group(1)}.{module}"
     return found
 
 
