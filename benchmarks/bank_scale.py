@@ -122,7 +122,7 @@ def main() -> None:
     peak = rss_gb()
     print(f"total {total:.1f} s = {total / BUDGET_S:.2f} of {BUDGET_S:.0f} s; peak memory {peak:.2f} GB = {peak / BUDGET_GB:.2f} of "
           f"{BUDGET_GB:.0f} GB (the bank's JPEGs at {a.faces} distinct faces: {jpeg_gb:.2f} GB; they are {a.distinct} reused here)")
-    print(f"training pairs drawn whole (detail.training_sides): {per_face * a.faces:.0f} s and "
+    print(f"training pairs drawn whole (pairs.training_sides): {per_face * a.faces:.0f} s and "
           f"{a.faces * 256 * 256 * 3 / 2 ** 30:.2f} GB of int8 exemplar detail a side at 256 px (4 channels warped: x4/3)")
 
 

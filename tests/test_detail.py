@@ -14,7 +14,7 @@ import pytest
 import tensorflow as tf
 
 from swaplab.core import assets
-from swaplab.model import detail, exemplars, runs
+from swaplab.model import detail, exemplars, pairs, runs
 from swaplab.model.models import build_swap_model
 from swaplab.notebook import widgets
 from swaplab.swap import pipeline as swap
@@ -56,10 +56,10 @@ def test_it_learns_to_draw_detail_a_bicubic_upscale_lacks():
     model = detail.build_detail_model(detail.DetailSpec(32, 128, width=16, blocks=1))
     model.compile(optimizer=tf.keras.optimizers.Adam(3e-3))
     train_sides = {s: (None, None, *f) for s, f in zip("ab", (synthetic_faces(24, 128, person=0, seed=1),) * 2)}
-    model.fit(detail.make_dataset(train_sides, 8, 0, "degraded", 32), steps_per_epoch=200, epochs=1, verbose=0)
+    model.fit(pairs.make_dataset(train_sides, 8, 0, "degraded", 32), steps_per_epoch=200, epochs=1, verbose=0)
     faces, masks = synthetic_faces(6, 128, person=0, seed=9)
     target = faces.astype(np.float32) / 255
-    small = detail.degrade(tf.constant(target), 32, tf.constant([3, 4], tf.int64), blur_max=0.6).numpy()
+    small = pairs.degrade(tf.constant(target), 32, tf.constant([3, 4], tf.int64), blur_max=0.6).numpy()
     bicubic = tf.image.resize(small, (128, 128), method="bicubic").numpy()
     drawn = model.enhance(small, "a")
     assert drawn.shape == (6, 128, 128, 3) and 0 <= drawn.min() and drawn.max() <= 1
@@ -74,20 +74,20 @@ def test_it_learns_to_draw_detail_a_bicubic_upscale_lacks():
 def test_degrade_shrinks_blurs_and_repeats_with_its_seed():
     faces = tf.constant(BIG[0][0][:4].astype(np.float32) / 255)
     seed = tf.constant([1, 2], tf.int64)
-    a, b = detail.degrade(faces, 32, seed), detail.degrade(faces, 32, seed)
+    a, b = pairs.degrade(faces, 32, seed), pairs.degrade(faces, 32, seed)
     assert a.shape == (4, 32, 32, 3) and np.array_equal(a.numpy(), b.numpy())
-    sharp = detail.degrade(faces, 32, seed, blur_max=0.06, noise=0.0).numpy()
-    soft = detail.degrade(faces, 32, seed, blur_max=3.0, noise=0.0).numpy()
+    sharp = pairs.degrade(faces, 32, seed, blur_max=0.06, noise=0.0).numpy()
+    soft = pairs.degrade(faces, 32, seed, blur_max=3.0, noise=0.0).numpy()
     assert np.abs(np.diff(soft, axis=1)).mean() < np.abs(np.diff(sharp, axis=1)).mean()
 
 
-@pytest.mark.parametrize("pairs", detail.PAIRS)
-def test_pairs_are_windows_of_the_same_face_flipped_together(pairs):
+@pytest.mark.parametrize("kind", detail.PAIRS)
+def test_pairs_are_windows_of_the_same_face_flipped_together(kind):
     recon = [(f[0].astype(np.float32) / 255) for f in SMALL]  # a perfect decoder: the small faces themselves
     fine = [np.clip(np.rint((f[0].astype(np.float32) / 255 - 0.5) * detail.FINE_SCALE), -127, 127).astype(np.int8) for f in BIG]
-    sides = {s: (r if pairs != "degraded" else None, q, *b) for s, r, q, b in zip("ab", recon, fine, BIG)}
-    batch = next(iter(detail.make_dataset(sides, 4, 0, pairs, 32)))
-    n = round(detail.PATCH * 32)
+    sides = {s: (r if kind != "degraded" else None, q, *b) for s, r, q, b in zip("ab", recon, fine, BIG)}
+    batch = next(iter(pairs.make_dataset(sides, 4, 0, kind, 32)))
+    n = round(pairs.PATCH * 32)
     assert batch["in_a"].shape == (4, n, n, 3) and batch["target_b"].shape == (4, 4 * n, 4 * n, 3)
     assert batch["mask_a"].shape == (4, 4 * n, 4 * n, 2) and batch["fine_a"].shape == (4, 4 * n, 4 * n, 3)
     # the exemplar detail is cut and flipped with its face (here it is the face itself, shifted by -0.5)
@@ -96,7 +96,7 @@ def test_pairs_are_windows_of_the_same_face_flipped_together(pairs):
     err = np.abs(shrunk - batch["in_a"].numpy()).mean()  # the input is the target's window, shrunk (and blurred)
     assert err < 0.06, err
     with pytest.raises(ValueError, match="DETAIL_PAIRS='noise'"):
-        detail.make_dataset(sides, 4, 0, "noise", 32)
+        pairs.make_dataset(sides, 4, 0, "noise", 32)
 
 
 def test_config_checks_the_detail_fields(tmp_path):
@@ -128,7 +128,8 @@ def test_a_run_trains_saves_and_resumes_its_detail_stage(aligned_project, monkey
     run = cfg.run_dir
     saved = runs.read_config(run)
     assert cfg.detail_size == 128 and saved["detail_size"] == 128  # 4x the model, as far as the 128 px face sets hold
-    assert saved["detail_spec"] == {"in_size": 32, "size": 128, "width": 8, "blocks": 1, "warp": False, "confidence": False}
+    assert saved["detail_spec"] == {"in_size": 32, "size": 128, "width": 8, "blocks": 1, "warp": False, "confidence": False,
+                                   "sketch": detail.SKETCH}
     for side in "ab":  # each person's exemplars, saved into the run so it swaps without its face sets
         assert len(exemplars.ExemplarBank.load(run / f"detail_bank_{side}.npz")) > 10
     assert saved["detail_banks"] == ["a", "b"]

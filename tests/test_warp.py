@@ -13,7 +13,7 @@ import pytest
 
 from swaplab.face import meshwarp
 from swaplab.face.faceset import FaceSet, load_training_arrays
-from swaplab.model import detail, exemplars
+from swaplab.model import detail, exemplars, pairs
 from swaplab.model.models import build_swap_model
 
 LOWER_LIP = [146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324]
@@ -161,12 +161,12 @@ def test_a_warping_net_trains_on_far_warped_exemplars_with_their_confidence(bank
     big = load_training_arrays(data / project / "b" / "faces", 128)
     small = (np.stack([cv2.resize(i, (32, 32), interpolation=cv2.INTER_AREA) for i in big[0]]), None)
     spec = detail.DetailSpec(32, 128, width=8, blocks=1, warp=True, confidence=True)
-    sides = detail.training_sides(None, (small, small), (big, big), "degraded", {"a": bank, "b": bank}, spec=spec, far_share=1.0)
+    sides = pairs.training_sides(None, (small, small), (big, big), "degraded", {"a": bank, "b": bank}, spec=spec, far_share=1.0)
     fine = sides["b"][1]
     assert fine.dtype == np.int8 and fine.shape == (len(bank), 128, 128, 4)
-    near = detail.training_sides(None, (small, small), (big, big), "degraded", {"a": bank, "b": bank}, spec=spec, far_share=0.0)
+    near = pairs.training_sides(None, (small, small), (big, big), "degraded", {"a": bank, "b": bank}, spec=spec, far_share=0.0)
     assert fine[..., 3].mean() < near["b"][1][..., 3].mean()  # far exemplars: less confidence, as a swap meets them
     model = detail.build_detail_model(spec)
     model.compile(optimizer="adam")
-    model.fit(detail.make_dataset(sides, 4, 0, "degraded", 32), steps_per_epoch=2, epochs=1, verbose=0)
+    model.fit(pairs.make_dataset(sides, 4, 0, "degraded", 32), steps_per_epoch=2, epochs=1, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 2

@@ -114,7 +114,7 @@ class LivePlot(keras.callbacks.Callback):
     """Every ``every`` steps (and at the end): preview grid + loss plot, in place or as PNGs.
 
     ``grid_fn(model)`` draws the preview grid ((h, w, 3) uint8: ``preview_grid`` for the
-    autoencoder, ``detail.preview_grid`` for the detail stage); ``history`` is the list the
+    autoencoder, ``pairs.preview_grid`` for the detail stage); ``history`` is the list the
     training loop appends records to (shared, not copied); ``step_fn`` returns the run's step
     as the loop counts it (``train.hooks.RunCallback.step``: reading the optimizer's counter every
     step would wait on the device). ``name`` prefixes the files ("detail": previews/detail_step_*.png,

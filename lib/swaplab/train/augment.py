@@ -137,3 +137,17 @@ def augment_batch(images, masks, seed, cfg: AugmentConfig = AugmentConfig(), war
     flow = _warp_flow(batch, size, s_warp, cfg, warp_strength)
     warped = bilinear_sample(images, _apply_affine(grid + flow, matrix, offset))
     return _colour_jitter(warped, s_colour, cfg), target, mask
+
+
+def warp_inputs(images, seed, cfg: AugmentConfig = AugmentConfig(), warp_strength=1.0):
+    """The autoencoder's input augmentation without its affine part: (B, S, S, 3) uint8 or float -> (B, S, S, 3) float32
+    in [0, 1], each face warped and colour-jittered where it stands (its target's geometry). The detail stage gives
+    the decoder these, so its training inputs are faces drawn from a code the decoder was not given, as in a swap."""
+    images = tf.image.convert_image_dtype(images, tf.float32)
+    size = images.shape[1] or tf.shape(images)[1]
+    batch = tf.shape(images)[0]
+    s_warp, s_colour = tf.unstack(tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2))
+    r = tf.range(size, dtype=tf.float32)
+    grid = tf.tile(tf.stack(tf.meshgrid(r, r, indexing="ij"), -1)[None], [batch, 1, 1, 1])  # (B, S, S, 2) pixel (y, x)
+    warped = bilinear_sample(images, grid + _warp_flow(batch, size, s_warp, cfg, warp_strength))
+    return _colour_jitter(warped, s_colour, cfg)

@@ -50,7 +50,7 @@ class TrainConfig(Parameters):
     detail_size: int | None = None  # px: 2x or 4x the model's size; None = 4x (or 2x) as far as the face sets hold; 0 = off
     detail_share: float = 0.25  # share of TIME_BUDGET_MIN for the detail stage (all of it once the autoencoder is done)
     detail_steps: int | None = None  # the detail stage's steps in total, counting resumed ones; None: STEPS x DETAIL_SHARE / (1 - DETAIL_SHARE)
-    detail_pairs: str = "reconstructions"  # its inputs: the decoder's "reconstructions" of the faces, "degraded" faces, or "both"
+    detail_pairs: str = "reconstructions"  # its inputs: the decoder's "reconstructions" of the faces, "degraded", "both", "warped"
     detail_exemplars: bool = True  # give it the fine detail of the person's own crops nearest in expression (kept in the run)
 
     def __post_init__(self):

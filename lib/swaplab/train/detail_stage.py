@@ -14,7 +14,7 @@ import keras
 import tensorflow as tf
 
 from swaplab.model import exemplars, runs
-from swaplab.train import distribute
+from swaplab.train import augment, distribute
 from swaplab.train.checks import detail_spec
 from swaplab.train.data import bank, check_unchanged, load_detail_data, provenance, say_changes
 from swaplab.train.hooks import RunCallback, picks
@@ -41,7 +41,7 @@ def train_detail(config, autoencoder, data, detail_data, strategy, dtype, out_di
     resumed from the run's detail.weights.h5, or started from INIT_FROM's detail stage when it has the same shape.
     ``loaded``: the provenance of the faces the autoencoder loaded this session (``data.provenance``): a face set
     changed since is refused (``data.check_unchanged``)."""
-    from swaplab.model import detail
+    from swaplab.model import detail, pairs
 
     spec = detail_spec(config)
     net = _build_detail(config, spec, strategy, dtype)
@@ -60,8 +60,9 @@ def train_detail(config, autoencoder, data, detail_data, strategy, dtype, out_di
     raw = {side: bank(d) if config.detail_exemplars else None for side, d in zip("ab", detail_data)}
     banks = {side: exemplars.usable(b, f"person {getattr(config, 'person_' + side)!r}") for side, b in raw.items()}
     first = [_bank_update(config, banks, done)]  # written with the first save: each person's exemplars, in the run
-    sides = detail.training_sides(autoencoder, data, detail_data, config.detail_pairs, banks, spec=spec)
-    ds = detail.make_dataset(sides, phase.batch_size, config.seed, config.detail_pairs, config.image_size, start=done)
+    sides = pairs.training_sides(autoencoder, data, detail_data, config.detail_pairs, banks, spec=spec, seed=config.seed,
+                                 inputs=lambda faces, seed: augment.warp_inputs(faces, tf.constant([seed, 1]), config.augment))
+    ds = pairs.make_dataset(sides, phase.batch_size, config.seed, config.detail_pairs, config.image_size, start=done)
     run_cb = RunCallback(phase, history, stage_seconds(history),
                          lambda: runs.save(out_dir, net, config.to_json(), history, stage="detail",
                                            banks=first.pop() if first else None, provenance={"detail": now}),
@@ -121,16 +122,16 @@ def _build_detail(config, spec, strategy, dtype):
 def _detail_plots(config, autoencoder, data, detail_data, banks: dict, history, out_dir: Path, run_cb) -> list:
     """The detail stage's live loss and preview grid (A, A->B, A->B + detail | B, B->B, B->B + detail at
     DETAIL_SIZE, on the same faces every time) and its TensorBoard curves, beside the autoencoder's."""
-    from swaplab.model import detail
+    from swaplab.model import detail, pairs
     from swaplab.model.viz import LivePlot, TensorBoardLog
 
     chosen = [picks(images, 3) for images, _ in data]
     small = [d[0][p] for d, p in zip(data, chosen)]
     big = [d[0][p] for d, p in zip(detail_data, chosen)]
-    fines = (detail.preview_fines(banks, chosen, config.image_size, spec=detail_spec(config)) if all(banks.values())
+    fines = (pairs.preview_fines(banks, chosen, config.image_size, spec=detail_spec(config)) if all(banks.values())
              else (None, None))  # A: landmarks only
     board = TensorBoardLog(out_dir, history, run_cb.step, detail.BATCH_SIZE, name="detail")
-    live = LivePlot(lambda net: detail.preview_grid(autoencoder, net, small, big, fines), history, out_dir, config.preview_every,
+    live = LivePlot(lambda net: pairs.preview_grid(autoencoder, net, small, big, fines), history, out_dir, config.preview_every,
                     run_cb.step, config.interactive, on_draw=[board.image], name="detail",
                     title="A  A→B  A→B + detail  |  B  B→B  B→B + detail")
     return [live, board]
