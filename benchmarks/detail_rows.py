@@ -39,6 +39,11 @@ KEYS = ("detail_fine", "lookup_fine", "ceiling64_fine", "mouth_sync", "identity_
         "jitter_ratio", "face_change_ratio", "gaze_left_x_corr", "gaze_right_x_corr", "gaze_left_y_corr", "gaze_right_y_corr")
 
 
+def run_name(row: str) -> str:
+    """The row's run folder ('+' is not allowed in a RUN name)."""
+    return row.replace("+", "_")
+
+
 def copy_autoencoder(src: Path, dst: Path) -> dict:
     """The run ``src`` without its detail stage, at ``dst``; its config.json."""
     from swaplab.core.files import read_json, write_json
@@ -58,7 +63,7 @@ def train_row(name: str, saved: dict, data_dir: Path, weights_dir: Path, steps: 
 
     switches = ROWS[name]
     detail.WARP, detail.SKETCH = switches["warp"], switches["sketch"]
-    config = loop.TrainConfig(project=saved["project"], person_a=saved["person_a"], person_b=saved["person_b"], run=name,
+    config = loop.TrainConfig(project=saved["project"], person_a=saved["person_a"], person_b=saved["person_b"], run=run_name(name),
                               model=saved["model"], batch_size=saved["batch_size"], steps=saved["steps_done"],
                               time_budget_min=0, data_dir=str(data_dir), weights_dir=str(weights_dir), seed=saved["seed"],
                               detail_size=saved["detail_size"], detail_steps=steps, preview_every=10**6, save_every=10**6,
@@ -140,7 +145,7 @@ def main() -> int:
         if name not in ROWS:
             raise SystemExit(f"--rows: {name!r} is not one of {', '.join(ROWS)}")
         weights = work / "weights"
-        run_dir = weights / src.parent.name / name
+        run_dir = weights / src.parent.name / run_name(name)
         saved = copy_autoencoder(src, run_dir)
         trained = train_row(name, saved, Path(args.data).resolve(), weights, args.steps)
         judged = judge_row(run_dir, Path(args.data).resolve(), saved["project"], {"b2b": args.b2b, "a2b": args.a2b}, work)

@@ -104,7 +104,7 @@ def test_config_checks_the_detail_fields(tmp_path):
     for kw, message in ((dict(detail_size=96), "DETAIL_SIZE=96: use 64 or 128"),
                         (dict(detail_share=1.0), "DETAIL_SHARE=1.0"),
                         (dict(detail_steps=-1), "DETAIL_STEPS=-1"),
-                        (dict(detail_pairs="warped"), "DETAIL_PAIRS='warped'")):
+                        (dict(detail_pairs="noise"), "DETAIL_PAIRS=.noise.")):
         with pytest.raises(ValueError, match=message):
             TrainConfig(**base, **kw).validate(faces=False)
     assert TrainConfig(**base, steps=30, detail_share=0.25).validate(faces=False).detail_steps == 10  # the same share

@@ -99,3 +99,29 @@ def test_warped_pairs_reconstruct_half_the_faces_from_warped_inputs(bank, aligne
     assert pairs._inputs(faces, "reconstructions", warp, 5) is faces
     with pytest.raises(ValueError, match="DETAIL_PAIRS='warped' needs"):
         pairs._inputs(faces, "warped", None, 5)
+
+
+def test_the_detail_stage_trains_on_a_bounded_spread_of_a_big_face_set(bank, aligned_project, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from swaplab.train import detail_stage
+
+    data, _, project = aligned_project
+    images, masks = load_training_arrays(data / project / "b" / "faces", 128)
+    small = (np.stack([cv2.resize(i, (32, 32), interpolation=cv2.INTER_AREA) for i in images]), masks[:, ::4, ::4])
+    config = SimpleNamespace(seed=0, person_b="s2")
+    assert detail_stage._capped(config, "b", small, (images, masks, bank))[0] is small  # under the cap: as given
+    monkeypatch.setattr(detail_stage, "FACES_MAX", 10)
+    got_small, got_big = detail_stage._capped(config, "b", small, (images, masks, bank))
+    idx = bank.spread(10, 0)
+    assert len(set(idx.tolist())) == 10 and np.array_equal(got_big[0], images[idx]) and np.array_equal(got_small[0], small[0][idx])
+    assert np.array_equal(got_small[1], small[1][idx]) and np.array_equal(got_big[1], masks[idx])
+    assert isinstance(got_big[2], exemplars.ExemplarBank) and np.array_equal(got_big[2].mesh, bank.mesh[idx])
+    assert f"trains on 10 of the {len(images)} faces" in capsys.readouterr().out
+    plain = detail_stage._capped(config, "b", small, (images, masks))  # faces given in memory without landmarks
+    assert len(plain[1]) == 2 and len(plain[1][0]) == 10 and np.array_equal(plain[0][0][0], small[0][plain_first(images, plain[1][0])])
+
+
+def plain_first(images: np.ndarray, chosen: np.ndarray) -> int:
+    """Index in ``images`` of the first of ``chosen``."""
+    return int(np.flatnonzero((images == chosen[0]).all(axis=(1, 2, 3)))[0])

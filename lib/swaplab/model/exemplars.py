@@ -100,19 +100,25 @@ class ExemplarBank:
                    mesh=landmarks if landmarks.shape[1] == 478 else None)
 
     def subsample(self, n: int = BANK_MAX, seed: int = 0) -> "ExemplarBank":
-        """At most ``n`` exemplars: a quarter by farthest-point sampling, so the set's rarest expressions and poses
-        stay, the rest at random, so the common ones stay as dense as in training."""
-        if len(self) <= n:
-            return self
+        """At most ``n`` exemplars (``spread``)."""
+        return self if len(self) <= n else self.take(self.spread(n, seed))
+
+    def spread(self, n: int = BANK_MAX, seed: int = 0) -> np.ndarray:
+        """Sorted indices of ``n`` exemplars: a quarter by farthest-point sampling, so the set's rarest expressions and
+        poses stay, the rest at random, so the common ones stay as dense as in training."""
         flat = self.points.reshape(len(self), -1)
         chosen, dist = [0], np.linalg.norm(flat - flat[0], axis=1)
         for _ in range(n // 4 - 1):
             chosen.append(int(dist.argmax()))
             dist = np.minimum(dist, np.linalg.norm(flat - flat[chosen[-1]], axis=1))
         rest = np.setdiff1d(np.arange(len(self)), chosen)
-        chosen = np.sort(np.concatenate([chosen, np.random.default_rng(seed).choice(rest, n - len(chosen), replace=False)]))
-        return ExemplarBank([self.jpegs[i] for i in chosen], self.points[chosen], self.size, self.sources[chosen],
-                            self.times[chosen], names=self.names, mesh=None if self.mesh is None else self.mesh[chosen])
+        return np.sort(np.concatenate([chosen, np.random.default_rng(seed).choice(rest, n - len(chosen), replace=False)]))
+
+    def take(self, idx) -> "ExemplarBank":
+        """The exemplars ``idx``, as a bank of their own (sources, times, names and mesh kept)."""
+        idx = np.asarray(idx, np.int64)
+        return ExemplarBank([self.jpegs[i] for i in idx], self.points[idx], self.size, self.sources[idx], self.times[idx],
+                            names=self.names, mesh=None if self.mesh is None else self.mesh[idx])
 
     def coverage(self) -> float:
         """Share of the exemplars that have exemplars of their own in training (``neighbours_of_each``: from other

@@ -11,6 +11,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from swaplab.model import exemplars, runs
@@ -57,6 +58,7 @@ def train_detail(config, autoencoder, data, detail_data, strategy, dtype, out_di
     if done:
         say_changes(config, "detail", now)
     detail_data = detail_data if detail_data is not None else load_detail_data(config)
+    data, detail_data = zip(*(_capped(config, side, small, big) for side, small, big in zip("ab", data, detail_data)))
     raw = {side: bank(d) if config.detail_exemplars else None for side, d in zip("ab", detail_data)}
     banks = {side: exemplars.usable(b, f"person {getattr(config, 'person_' + side)!r}") for side, b in raw.items()}
     first = [_bank_update(config, banks, done)]  # written with the first save: each person's exemplars, in the run
@@ -73,6 +75,26 @@ def train_detail(config, autoencoder, data, detail_data, strategy, dtype, out_di
     started = time.perf_counter()
     fit(net, ds.with_options(distribute.shard_by_data()), phase, done, hooks)
     return _detail_report(spec, config, done, int(net.optimizer.iterations.numpy()), history, time.perf_counter() - started)
+
+
+FACES_MAX = exemplars.BANK_MAX  # faces per person the detail stage trains on: its pairs' memory does not grow beyond
+
+
+def _capped(config, side: str, small, big):
+    """A side's faces at the model's and the detail size, at most ``FACES_MAX`` of them (``ExemplarBank.spread`` by their
+    landmarks, or at random for faces given without): the exemplar detail the pairs hold (~200-330 KB a face) stays
+    bounded however big the face set, and the net learns with a bank of the size 04_swap draws from."""
+    n = len(big[0])
+    if n <= FACES_MAX:
+        return small, big
+    side_bank = bank(big)
+    idx = side_bank.spread(FACES_MAX, config.seed) if side_bank is not None else \
+        np.sort(np.random.default_rng(config.seed).choice(n, FACES_MAX, replace=False))
+    print(f"person {getattr(config, 'person_' + side)!r}: the detail stage trains on {FACES_MAX} of the {n} faces (spread "
+          "over their expressions and poses), so its memory stays bounded", flush=True)
+    rest = [side_bank.take(idx)] if isinstance(side_bank, exemplars.ExemplarBank) and len(big) > 2 and big[2] is side_bank \
+        else [np.asarray(x)[idx] for x in big[2:]]
+    return tuple(None if x is None else np.asarray(x)[idx] for x in small), (big[0][idx], big[1][idx], *rest)
 
 
 def _bank_update(config, banks: dict, done: int) -> dict:
