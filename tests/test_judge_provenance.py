@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 
+import imageio_ffmpeg
 import pytest
 
 from swaplab.core import assets, paths
 from swaplab.judge import evaluate, provenance
+from swaplab.model import provenance as prov
 
 TRAINED = "samples/grid/s1/bbaf2n.mpg"  # person a's source in the aligned_project fixture
 UNSEEN = "samples/grid/s1/pwbq6p.mpg"
@@ -39,7 +42,8 @@ def test_a_clip_in_the_provenance_is_seen_by_content_not_by_name(tmp_path):
                                     "autoencoder/a source 'a_clip.mp4' (31 faces), detail/a")
     shutil.copy(unseen, tmp_path / "a_clip.mp4")  # the trained NAME, other bytes: not seen
     clean = provenance.check_clip(run, tmp_path / "a_clip.mp4")
-    assert not clean["seen"] and clean["line"].endswith("is not among what RUN='r' trained on")
+    assert not clean["seen"] and "is not among what RUN='r' trained on; the content check could not run: the run has no " \
+        "fingerprints.npz" in clean["line"] and not clean["content"]["ran"]
 
 
 @pytest.mark.parametrize("change, problem", [
@@ -97,3 +101,39 @@ def test_05s_config_refuses_a_seen_self_swap_and_scores_it_labelled_when_allowed
         evaluate.EvalConfig(**base, allow_seen=1).validate()
     unseen = evaluate.EvalConfig(**{**base, "input": str(assets.fetch(UNSEEN, data_dir=tmp_path))}).validate()
     assert not unseen.seen["seen"]
+
+
+def _cut(src, out, start: float, duration: float, crf: int, scale: float):
+    """A piece of ``src`` from an odd ``start``, scaled and re-encoded (H.264 at ``crf``): other bytes, the same faces."""
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(src), "-ss", str(start), "-t",
+                    str(duration), "-vf", f"scale=trunc(iw*{scale}/2)*2:-2", "-c:v", "libx264", "-crf", str(crf), "-an",
+                    str(out)], check=True)
+    return out
+
+
+def test_a_cut_of_a_trained_clip_re_encoded_is_seen_by_its_faces_and_another_clip_of_the_speaker_is_not(aligned_project, tmp_path):
+    data, _, project = aligned_project  # a: s1 bbaf2n (12.5 fps), b: s2 pwij3p
+    stages = {"autoencoder": {p: prov.of_face_set(paths.faces_dir(data, project, p)) for p in ("a", "b")}}
+    run = tmp_path / "weights" / project / "r"
+    run.mkdir(parents=True)
+    assert sorted(prov.write_pending(run, "", stages)) == [prov.FINGERPRINTS, prov.PROVENANCE]
+    source = stages["autoencoder"]["a"]["sources"][0]
+    assert source["name"] == "bbaf2n" and 0.0 <= source["time"][0] < 0.5 and 2.5 < source["time"][1] <= 3.0
+    prints = prov.read_fingerprints(run / prov.FINGERPRINTS)
+    assert sorted(prints) == sorted((s["name"], s["sha256"]) for e in stages["autoencoder"].values() for s in e["sources"])
+    assert len(prints[("bbaf2n", source["sha256"])][0]) == source["faces"]
+
+    piece = _cut(assets.fetch(TRAINED, data_dir=tmp_path), tmp_path / "piece.mp4", 0.53, 1.8, 30, 0.75)
+    found = provenance.check_clip(run, piece)
+    assert found["seen"] and found["content"]["ran"], found["line"]
+    hit = found["overlap"][0]
+    assert (hit["stage"], hit["person"], hit["source"]) == ("autoencoder", "a", "bbaf2n")
+    assert abs(hit["source_time"][0] - hit["clip"][0] - 0.53) <= 0.1  # the offset the cut was made at
+    assert "\n" not in found["line"] and found["line"].startswith("piece.mp4 (sha256 ")
+    assert f"match source 'bbaf2n' {hit['source_time'][0]:.1f}-" in found["line"] and "the run trained on (autoencoder/a;" in found["line"]
+
+    other = _cut(assets.fetch(UNSEEN, data_dir=tmp_path), tmp_path / "other.mp4", 0.53, 1.8, 30, 0.75)
+    clean = provenance.check_clip(run, other)  # the same speaker, session, framing and encoding; other words
+    assert not clean["seen"] and clean["content"]["ran"] and clean["content"]["best"]["score"] < provenance.MIN_SCORE
+    assert "nor are its faces (" in clean["line"] and "cut from any of its 2 sources' faces" in clean["line"]
+    assert provenance.check_clip(run, assets.fetch(TRAINED, data_dir=tmp_path))["content"] is None  # the hash decided

@@ -52,7 +52,9 @@ def test_a_re_align_between_the_stages_is_caught_by_hash_and_sources_are_recorde
     a = runs.read_provenance(cfg.run_dir)["stages"]["autoencoder"]["a"]
     source = next(p for p in paths.sources_dir(data, "t", "a").iterdir() if p.suffix == ".mpg")
     assert a["sources"] == [{"name": source.stem, "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
-                             "faces": a["count"]}]
+                             "faces": a["count"], "time": a["sources"][0]["time"]}]
+    assert 0.0 <= a["sources"][0]["time"][0] < a["sources"][0]["time"][1] <= 3.0  # its faces' first and last time
+    assert (cfg.run_dir / "fingerprints.npz").is_file()  # their fingerprints, for 05's leak guard
     assert a["hash"] == FaceSet(paths.faces_dir(data, "t", "a")).content_hash() and a["count"] > 10
     assert a["faces_dir"] == str(paths.faces_dir(data, "t", "a").resolve())
 

@@ -1,7 +1,8 @@
 """Signals as a careful Unix program handles them (issue 27), with real processes: SIGTERM saves, then the process ends
-by SIGTERM (143 in a shell); a second Ctrl-C during the save waits for it and says so; a third aborts it with a warning,
-and the run keeps its last whole save."""
+by SIGTERM (143 in a shell), a script of 03_train's and ``python -m swaplab.train.worker`` alike; a second Ctrl-C during
+the save waits for it and says so; a third aborts it with a warning, and the run keeps its last whole save."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -103,3 +104,26 @@ def test_a_second_ctrl_c_during_the_save_waits_for_it_and_a_third_aborts_it(tmp_
     assert runs.read_config(run)["steps_done"] == 4 and runs.load(run) is not None  # the last whole save
     runs.finish(run)  # what the next save does first: the cut save's pending files go
     assert _whole(run) == 4
+
+
+def test_the_worker_saves_then_ends_by_sigterm_too_its_line_out_through_the_stderr_filter(tmp_path):
+    config = tmp_path / "run.json"
+    config.write_text(json.dumps({"project": "p", "run": "r", "model": "tiny", "batch_size": 4, "log_every": 2,
+                                  "save_every": 4, "preview_every": 100000, "save_every_min": 0.0, "detail_size": 0,
+                                  "weights_dir": str(tmp_path)}))
+    run = tmp_path / "p" / "r"
+    proc = subprocess.Popen([sys.executable, "-m", "swaplab.train.worker", str(config), "--steps", "100000",
+                             "--synthetic", "12"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not ((run / runs.CHECKPOINT).exists() and runs.read_config(run).get("steps_done", 0) >= 4):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGTERM, (proc.returncode, err[-3000:])  # not sys.exit(143): a death by SIGTERM
+    step = _whole(run)
+    assert err.rstrip().splitlines()[-1].startswith(f"swaplab.train.worker: stopped by SIGTERM at step {step} of 100000: "
+                                                    f"saved {run}; start every worker again"), err[-3000:]

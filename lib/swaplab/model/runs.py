@@ -23,13 +23,14 @@ A run lives in ``weights/<project>/<run>/`` (``paths.run_dir``):
     tensorboard/           what ``viz.TensorBoardLog`` logs
 
     provenance.json        what trained each stage (``swaplab.model.provenance``): per person, the face set's folder,
-                           content hash and count, and each source file's name, SHA-256 and faces
+                           content hash and count, and each source file's name, SHA-256, faces and their time range
+    fingerprints.npz       each source's faces as 16 px grey thumbnails with their times, for 05_evaluate's leak guard
 
 Every file is written under a temporary name and renamed when complete (``files.atomic_path``), so a run
 folder on a slow or mounted disk (Colab's Google Drive) never holds half a file where a whole one is
 expected; TensorBoard's event files are the exception (append-only logs whose reader skips a cut-off record).
-One save is one unit (``save``): its checkpoint, export, banks, history, provenance and config are written whole
-under pending names (``.pending.<name>``), then ``save.json`` names them (the commit), then they are renamed into
+One save is one unit (``save``): its checkpoint, export, banks, history, provenance, fingerprints and config are
+written whole under pending names (``.pending.<name>``), then ``save.json`` names them (the commit), then they are renamed into
 place and save.json goes. A save cut short before its commit leaves pending files that nothing reads (the next
 save removes them); one cut short after it is finished by the next save, and every reader meanwhile reads the
 pending files save.json names (``path``), so the checkpoint, the export and the banks always come from one save.
@@ -381,7 +382,7 @@ def save(out_dir: Path, model, config: dict, history: list[dict], stage: str = "
         else:
             pending[file] = bank.subsample().save(out_dir / (PENDING + file))
     if provenance:
-        pending[PROVENANCE] = write_json(out_dir / (PENDING + PROVENANCE), prov.merged(read_json(out_dir / PROVENANCE, None), provenance))
+        pending.update(prov.write_pending(out_dir, PENDING, provenance))  # provenance.json and fingerprints.npz
     counts = {k: before[k] for k in ("steps_done", "detail_steps_done", "detail_banks") if k in before}
     counts[key] = step
     if detail:  # the exemplar banks this detail stage trains with, so a copy without them is told

@@ -8,9 +8,10 @@ how to go on, which Jupyter shows alone and which still fails the cell, so a hea
 
 As a careful Unix program: from the first signal on, a second Ctrl-C (or SIGTERM) while the run unwinds or saves
 does not cut the save: it says so and waits for it; a third aborts it, with a warning that the save is unfinished
-(the run keeps its last whole save: ``runs.save`` writes one unit). A script that leaves ``Interrupted`` uncaught
-after SIGTERM prints its line and ends by SIGTERM itself (``excepthook``: exit status 143 in a shell), as the
-sender asked; swaplab.train.worker exits 143 too.
+(the run keeps its last whole save: ``runs.save`` writes one unit). After SIGTERM a process ends by SIGTERM itself,
+as the sender asked (``end_by_signal``: the default handler put back, the signal raised again: -15 in ``Popen``,
+exit status 143 in a shell): a script that leaves ``Interrupted`` uncaught prints its line first (``excepthook``),
+and so does swaplab.train.worker, after its own line. Ctrl-C stays an exception: exit status 1 (a worker's 130).
 """
 
 from __future__ import annotations
@@ -94,11 +95,23 @@ def excepthook(kind, value, tb, _default=sys.excepthook):
     if not isinstance(value, Interrupted):
         return _default(kind, value, tb)
     print(f"{type(value).__module__}.{type(value).__name__}: {value}", file=sys.stderr, flush=True)
-    sys.stdout.flush()
     if value.signum == signal.SIGTERM:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        end_by_signal(signal.SIGTERM)
+    sys.stdout.flush()
+
+
+def end_by_signal(signum: int) -> None:
+    """End this process by ``signum`` (its default action), once what it printed is out: stdout and stderr flushed,
+    and stderr's filter (``swaplab.core.quiet``, a thread of this process) given the last lines to pass on."""
+    from swaplab.core import quiet
+
+    sys.stdout.flush()
     sys.stderr.flush()
+    if quiet._installed:
+        quiet._drain()  # what its atexit hook does: a death by signal runs no atexit hook
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    sys.exit(128 + signum)  # not reached: a signal whose default action ends the process ends it here
 
 
 def save_running() -> None:

@@ -25,10 +25,11 @@ A worker never waits for the others without end: it waits at most ``--peer-timeo
 seconds (``$SWAPLAB_PEER_TIMEOUT``, default 120) for every task TF_CONFIG names to
 start, then stops with one line naming the missing ones (exit status 4); should TensorFlow
 then not connect workers that answered within as long again, a watchdog process prints one
-line and ends it with SIGKILL. SIGTERM or Ctrl-C stop the wait at once, with one line (exit
-status 128 + the signal); during training they stop it as they stop 03_train: the chief saves the
-step it reached, and each worker says in one line where the run stands (exit status 128 + the
-signal). Its output is as quiet as the notebooks' (``swaplab.core.quiet``). Exit status 2 means bad input.
+line and ends it with SIGKILL. SIGTERM or Ctrl-C stop the wait at once, with one line; during training
+they stop it as they stop 03_train: the chief saves the step it reached, and each worker says in one
+line where the run stands. Then, after SIGTERM, the worker ends by SIGTERM itself, as 03_train does
+(``stopping.end_by_signal``: exit status 143 in a shell, -15 in ``Popen``); after Ctrl-C it exits 130.
+Its output is as quiet as the notebooks' (``swaplab.core.quiet``). Exit status 2 means bad input.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from pathlib import Path
 
 from swaplab.core import files
 from swaplab.core import quiet as _quiet
-from swaplab.train import distribute
+from swaplab.train import distribute, stopping
 
 # TensorFlow and Keras are imported by the functions that need them: a worker waits for the
 # others (distribute.peers_joined) before spending seconds loading them.
@@ -212,7 +213,7 @@ def main(argv=None) -> dict:
 
 def _run(argv=None) -> int:
     """``main`` with one-line errors: 2 for bad input, 3 when another worker of the cluster is lost, 4 when one
-    never started, 128 + the signal when SIGTERM or Ctrl-C stopped it (waiting for the others, or training)."""
+    never started, 130 when Ctrl-C stopped it (waiting for the others, or training); SIGTERM ends it by SIGTERM."""
     _quiet.install()  # before TensorFlow loads: its C++ chatter (cuInit on a machine without a GPU, ...) stays out
     try:
         main(argv)
@@ -221,6 +222,8 @@ def _run(argv=None) -> int:
         return 4
     except _Stopped as e:
         print(f"swaplab.train.worker: {e}", file=sys.stderr)
+        if e.code == 128 + signal.SIGTERM:  # after the save: the sender sees a death by SIGTERM
+            stopping.end_by_signal(signal.SIGTERM)
         return e.code
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"swaplab.train.worker: {e}", file=sys.stderr)
