@@ -77,7 +77,7 @@ def install() -> bool:
     thread = threading.Thread(target=_pump, args=(read_end, original), name="swaplab-stderr-filter", daemon=True)
     thread.start()
     _installed.update(original=original, thread=thread, pipe=os.fstat(2).st_ino)
-    atexit.register(_drain)
+    atexit.register(drain)
     return True
 
 
@@ -109,7 +109,7 @@ def original_stderr() -> int:
     return _installed.get("original", 2)
 
 
-def _drain() -> None:
+def drain() -> None:
     """At exit: put the real stderr back and let the thread pass on the last lines (a traceback)."""
     original, thread = _installed["original"], _installed["thread"]
     try:

@@ -108,7 +108,7 @@ def end_by_signal(signum: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     if quiet._installed:
-        quiet._drain()  # what its atexit hook does: a death by signal runs no atexit hook
+        quiet.drain()  # what its atexit hook does: a death by signal runs no atexit hook
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     sys.exit(128 + signum)  # not reached: a signal whose default action ends the process ends it here
