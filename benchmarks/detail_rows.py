@@ -32,7 +32,8 @@ from pathlib import Path
 ROWS = {"today": dict(warp=False, sketch=False), "sketch": dict(warp=False, sketch=True),
         "warp": dict(warp=True, sketch=False), "warp+sketch": dict(warp=True, sketch=True),
         "sketch+warped": dict(warp=False, sketch=True, pairs="warped"), "warped": dict(warp=False, sketch=False, pairs="warped"),
-        "warp+sketch+warped": dict(warp=True, sketch=True, pairs="warped")}
+        "warp+sketch+warped": dict(warp=True, sketch=True, pairs="warped"),
+        "sketch+neighbours": dict(warp=False, sketch=True, pairs="neighbours")}
 DETAIL_FILES = ("detail.weights.h5", "detail.previous.weights.h5", "detail_export.weights.h5", "detail_history.json",
                 "detail_bank_a.npz", "detail_bank_b.npz", "detail_loss.png")
 KEYS = ("detail_fine", "lookup_fine", "ceiling64_fine", "mouth_sync", "identity_retrieval", "pose_error_deg",
@@ -73,18 +74,35 @@ def train_row(name: str, saved: dict, data_dir: Path, weights_dir: Path, steps: 
     return {"seconds": round(time.perf_counter() - t0, 1), "detail": report.get("detail"), "load": os.getloadavg()[0]}
 
 
-def judge_row(run_dir: Path, data_dir: Path, project: str, clips: dict, work: Path) -> dict:
+class PerfectDecoder:
+    """A stand-in for the autoencoder that returns its input crop: a decoder with zero error at its own size (the
+    "perfect 64 px model"), so the row shows what the detail stage and its exemplars make of a faithful decoder face."""
+
+    def __init__(self, autoencoder):
+        self.image_size = autoencoder.image_size
+
+    def swap(self, faces, to: str = "b", batch_size: int = 256):
+        from swaplab.model.models import as_unit_float
+
+        return as_unit_float(faces)
+
+    reconstruct = swap
+
+
+def judge_row(run_dir: Path, data_dir: Path, project: str, clips: dict, work: Path, perfect: bool = False) -> dict:
     from swaplab.core import assets, paths
     from swaplab.judge import evaluate
     from swaplab.model import runs
     from swaplab.swap import pipeline as swap
 
     cascade = runs.load_cascade(run_dir)
+    if perfect:  # the oracle row: the decoder's face is the input's own crop (a self-swap's ceiling at the model's size)
+        cascade.autoencoder = PerfectDecoder(cascade.autoencoder)
     out = {}
     for direction, clip in clips.items():
         src = direction[0]
         path = assets.fetch(clip, progress=False) if clip.startswith("samples/") else Path(clip)
-        swapped = work / f"{run_dir.name}_{direction}.mp4"
+        swapped = work / f"{run_dir.name}{'_perfect' if perfect else ''}_{direction}.mp4"
         options = swap.SwapOptions(direction=direction, side_by_side=False, label="", batch_size=16).validate()
         report = swap.convert(path, cascade, swapped, options, progress=False).asdict()
         people = sorted(d.name for d in (data_dir / project).iterdir() if (d / "faces").is_dir())
@@ -132,6 +150,8 @@ def main() -> int:
     ap.add_argument("--a2b", default="samples/grid/s2/pwij3p.mpg")
     ap.add_argument("--work", default="/tmp/detail_rows")
     ap.add_argument("--show", default=None)
+    ap.add_argument("--perfect", action="store_true", help="judge the rows already trained again, each with a perfect "
+                    "decoder (the input's own crop at the model's size) under its detail stage: b2b only")
     args = ap.parse_args()
     if args.show:
         show(json.loads(Path(args.show).read_text()))
@@ -141,6 +161,15 @@ def main() -> int:
     work, src = Path(args.work), Path(args.from_run)
     out_path = work / "result.json"
     result = json.loads(out_path.read_text()) if out_path.exists() else {"from_run": str(src), "steps": args.steps, "rows": {}}
+    if args.perfect:
+        for name in args.rows.split(","):
+            run_dir = work / "weights" / src.parent.name / run_name(name)
+            project = json.loads((run_dir / "config.json").read_text())["project"]
+            judged = judge_row(run_dir, Path(args.data).resolve(), project, {"b2b": args.b2b}, work, perfect=True)
+            result["rows"][f"{name} (perfect decoder)"] = {"trained": result["rows"][name]["trained"], "judged": judged}
+            write_json(out_path, result)
+        show(result)
+        return 0
     for name in args.rows.split(","):
         if name not in ROWS:
             raise SystemExit(f"--rows: {name!r} is not one of {', '.join(ROWS)}")

@@ -125,3 +125,15 @@ def test_the_detail_stage_trains_on_a_bounded_spread_of_a_big_face_set(bank, ali
 def plain_first(images: np.ndarray, chosen: np.ndarray) -> int:
     """Index in ``images`` of the first of ``chosen``."""
     return int(np.flatnonzero((images == chosen[0]).all(axis=(1, 2, 3)))[0])
+
+
+def test_neighbour_pairs_give_half_the_faces_their_nearest_face_from_another_clip(bank, aligned_project):
+    data, _, project = aligned_project
+    faces, _ = load_training_arrays(data / project / "b" / "faces", 32)
+    nearest, weights = bank.neighbours_of_each(1)
+    got = pairs._inputs(faces, "neighbours", None, seed=2, bank=bank)
+    moved = [i for i in range(len(faces)) if not np.array_equal(got[i], faces[i])]
+    assert 0 < len(moved) <= len(faces) // 2
+    assert all(np.array_equal(got[i], faces[nearest[i, 0]]) and weights[i, 0] > 0 for i in moved)
+    with pytest.raises(ValueError, match="DETAIL_PAIRS='neighbours' needs the person's exemplar bank"):
+        pairs._inputs(faces, "neighbours", None, 2)

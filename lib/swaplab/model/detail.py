@@ -44,7 +44,7 @@ import tensorflow as tf
 from swaplab.model.losses import masked_mae
 from swaplab.model.models import LEAK, as_unit_float
 
-PAIRS = ("reconstructions", "degraded", "both", "warped")
+PAIRS = ("reconstructions", "degraded", "both", "warped", "neighbours")
 SCALES = (2, 4)  # the detail stage draws at 2x or 4x the autoencoder's size
 LEARNING_RATE = 1e-3  # Adam's peak (warm-up, then cosine over DETAIL_STEPS or its share of TIME_BUDGET_MIN)
 WARMUP_STEPS = 50

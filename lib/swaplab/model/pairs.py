@@ -88,7 +88,7 @@ def _pair(recon, fine, images, masks, seed, pairs: str, in_size: int, patch: flo
     fine = tf.broadcast_to(fine, tf.concat([tf.shape(target)[:3], tf.shape(fine)[3:]], 0))
     if pairs == "degraded":
         x = degrade(target, in_size, seed)
-    elif pairs in ("reconstructions", "warped"):
+    elif pairs in ("reconstructions", "warped", "neighbours"):
         x = recon
     else:  # both: half of each batch from each kind
         use_recon = tf.random.stateless_uniform((tf.shape(target)[0], 1, 1, 1), seed + 2) < 0.5
@@ -133,8 +133,8 @@ def training_sides(autoencoder, data, detail_data, pairs: str, banks: dict | Non
         if len(small[0]) != len(big[0]):
             raise ValueError(f"person {side.upper()}: {len(small[0])} faces at the model's size but {len(big[0])} "
                              "at the detail size: give the same faces in the same order")
-        recon = None if pairs == "degraded" else autoencoder.reconstruct(_inputs(small[0], pairs, inputs, seed), side)
         bank = (banks or {}).get(side)
+        recon = None if pairs == "degraded" else autoencoder.reconstruct(_inputs(small[0], pairs, inputs, seed, bank), side)
         in_size = small[0].shape[1]
         fine = None if bank is None else (_warped_detail(bank, in_size, far_share, seed) if warp else _exemplar_detail(bank, in_size))
         if fine is not None and (spec.sketch if spec is not None else SKETCH):
@@ -143,9 +143,21 @@ def training_sides(autoencoder, data, detail_data, pairs: str, banks: dict | Non
     return sides
 
 
-def _inputs(faces: np.ndarray, pairs: str, inputs, seed: int) -> np.ndarray:
-    """What the decoder reconstructs: the faces, or for ``pairs="warped"`` half of them (every other one in a random
-    order) through ``inputs`` (the stage's DeepFakes warp: faces (n, s, s, 3), seed -> float32 (n, s, s, 3))."""
+def _inputs(faces: np.ndarray, pairs: str, inputs, seed: int, bank=None) -> np.ndarray:
+    """What the decoder reconstructs: the faces, or for half of them (in a random order) with ``pairs="warped"`` the
+    face through ``inputs`` (the stage's DeepFakes warp: faces (n, s, s, 3), seed -> float32 (n, s, s, 3)), with
+    ``"neighbours"`` the person's nearest face from another clip (``bank.neighbours_of_each``): the net then learns to
+    draw the face its landmarks (the sketch) and exemplars say from a decoder face of a nearby expression, as a swap
+    gives it (the decoder draws a novel expression as the nearest one it knows)."""
+    if pairs == "neighbours":
+        if bank is None:
+            raise ValueError("DETAIL_PAIRS='neighbours' needs the person's exemplar bank: set DETAIL_EXEMPLARS=True")
+        nearest, weights = bank.neighbours_of_each(1)
+        chosen = np.random.default_rng(seed).permutation(len(faces))[: len(faces) // 2]
+        chosen = chosen[weights[chosen, 0] > 0]  # a face with no other-clip neighbour keeps its own
+        out = np.array(faces)
+        out[chosen] = faces[nearest[chosen, 0]]
+        return out
     if pairs != "warped":
         return faces
     if inputs is None:
