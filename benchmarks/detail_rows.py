@@ -34,6 +34,7 @@ ROWS = {"today": dict(warp=False, sketch=False), "sketch": dict(warp=False, sket
         "sketch+warped": dict(warp=False, sketch=True, pairs="warped"), "warped": dict(warp=False, sketch=False, pairs="warped"),
         "warp+sketch+warped": dict(warp=True, sketch=True, pairs="warped"),
         "sketch+neighbours": dict(warp=False, sketch=True, pairs="neighbours")}
+OPTIONS: dict = {}  # 04_swap options every row swaps with (``--smoothing``)
 DETAIL_FILES = ("detail.weights.h5", "detail.previous.weights.h5", "detail_export.weights.h5", "detail_history.json",
                 "detail_bank_a.npz", "detail_bank_b.npz", "detail_loss.png")
 KEYS = ("detail_fine", "lookup_fine", "ceiling64_fine", "mouth_sync", "identity_retrieval", "pose_error_deg",
@@ -103,7 +104,7 @@ def judge_row(run_dir: Path, data_dir: Path, project: str, clips: dict, work: Pa
         src = direction[0]
         path = assets.fetch(clip, progress=False) if clip.startswith("samples/") else Path(clip)
         swapped = work / f"{run_dir.name}{'_perfect' if perfect else ''}_{direction}.mp4"
-        options = swap.SwapOptions(direction=direction, side_by_side=False, label="", batch_size=16).validate()
+        options = swap.SwapOptions(direction=direction, side_by_side=False, label="", batch_size=16, **OPTIONS).validate()
         report = swap.convert(path, cascade, swapped, options, progress=False).asdict()
         people = sorted(d.name for d in (data_dir / project).iterdir() if (d / "faces").is_dir())
         faces = {p: paths.faces_dir(data_dir, project, p) for p in people}

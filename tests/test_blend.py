@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from swaplab.face import align, blend
-from swaplab.swap.smoothing import OneEuro
+from swaplab.swap.smoothing import FaceSmoother, OneEuro
 
 S = 64
 
@@ -123,3 +123,35 @@ def test_one_euro_reduces_jitter_and_follows_a_step():
     assert np.allclose(out[:25], base)
     with pytest.raises(ValueError, match="cutoff"):
         OneEuro(min_cutoff=0)
+
+
+def test_the_face_smoother_follows_a_mouth_that_opens_and_steadies_a_still_face():
+    from swaplab.face import align
+    from swaplab.model.sketch import INNER_LIPS
+
+    rng = np.random.default_rng(5)
+    t = np.arange(60) / 25.0
+    base = rng.uniform(80.0, 180.0, (478, 2))  # a still head
+    lower = [i for i in align.LIPS + INNER_LIPS if i in (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14,
+                                                         317, 402, 318, 324)]
+    opened = base.copy()
+    opened[lower, 1] += 8.0  # at 1 s the lower lip drops 8 px (a mouth opening in one frame), the head stays still
+    frames = [base if ti < 1.0 else opened for ti in t]
+    new, old = FaceSmoother(1.0, 5.0), OneEuro(1.0, 5.0)
+    out_new = np.array([new(x, ti, scale=100.0) for x, ti in zip(frames, t)])
+    out_old = np.array([old(x, ti, scale=100.0) for x, ti in zip(frames, t)])
+    k = 25 + 2  # two frames after the mouth opened
+    assert np.allclose(out_new[k][lower, 1] - base[lower, 1], 8.0, atol=0.1)  # the lips are there at once
+    assert (out_old[k][lower, 1] - base[lower, 1]).mean() < 0.6 * 8.0  # one cutoff from the mean speed lagged
+    assert np.abs(out_new[k][align.STABLE_IDX] - base[align.STABLE_IDX]).max() < 0.5  # the still head stays still
+    # a still face with 1 px of landmark noise: its position and size steadied (the stable points' centroid)
+    new.reset()
+    noisy = [base + rng.normal(0, 1.0, base.shape) for _ in t]
+    out = np.array([new(x, ti, scale=100.0) for x, ti in zip(noisy, t)])
+    centre = lambda pts: pts[:, align.STABLE_IDX].mean(1)  # noqa: E731
+    assert np.abs(np.diff(centre(out[30:]), axis=0)).mean() < 0.5 * np.abs(np.diff(centre(np.array(noisy)[30:]), axis=0)).mean()
+    # the head moves half a face size: followed as before
+    new.reset()
+    moved = [base if ti < 1.0 else base + 50.0 for ti in t]
+    out = np.array([new(x, ti, scale=100.0) for x, ti in zip(moved, t)])
+    assert np.abs(out[25 + 10] - (base + 50.0)).max() < 2.5

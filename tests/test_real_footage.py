@@ -123,7 +123,7 @@ def joined(tmp_path_factory):
 
 def test_a_cut_is_found_at_the_join_and_nothing_is_smoothed_across_it(model, joined):
     clip, join = joined
-    pipe = swap.FramePipeline(model, swap.SwapOptions(start=2.0, duration=2.0))
+    pipe = swap.FramePipeline(model, swap.SwapOptions(start=2.0, duration=2.0, smoothing=1.0))  # on (off by default)
     jobs = {}
     try:
         for f in video.FrameReader(clip, start=2.0, duration=2.0):

@@ -13,8 +13,10 @@ hold) is blended by how near each is (``ExemplarBank.detail``). The detail net
   says what moving them onto B's face shape first cost).
 - **No pixel of the input.** Only the frame's landmarks, which the swap uses anyway to align
   and paste, reach the bank; the detail comes from the target person's own footage.
-- **Steady in video.** ``Blender`` carries part of each track's last weights into the next
-  frame, so the exemplars fade into each other rather than jump (a scene cut starts over).
+- **Per frame in video.** Each frame takes the exemplars of its own landmarks. ``Blender`` can carry part of
+  each track's last weights into the next frame (``CARRY``), so exemplars fade into each other rather than jump;
+  it is off: carrying half lagged a moving mouth (its detail stayed where the mouth was), and frame to frame the
+  swap changes less than its input even without it (docs/ablation.md).
 - **Self-contained runs.** A bank is saved into the run (``save``: the crops as JPEG, their
   landmarks, at most ``BANK_MAX`` of them, spread over the set), so a run swaps without its
   face sets, on another machine or in Colab.
@@ -49,7 +51,7 @@ TAU = 1.0  # px of mean landmark distance at the bank's size: weights fall as ex
 SIGMA = 2.0  # px at the decoder's size: an exemplar's detail is what a Gaussian blur of this sigma takes away
 BANK_MAX = 2000  # exemplars kept per person in a run (a spread subsample of a bigger face set)
 GAP_S = 2.0  # s: a training face's exemplars come from other sources, or from this far away in its own
-CARRY = 0.5  # share of a track's last weights carried into the next frame (0: none)
+CARRY = 0.0  # share of a track's last weights carried into the next frame: 0, none (0.5 lagged a moving mouth: docs/ablation.md)
 JPEG_QUALITY = 95
 # -- warped exemplars (``warped_detail``): each region chosen by its own landmarks and moved onto the query's geometry
 IRIS_L, IRIS_R = list(range(468, 473)), list(range(473, 478))  # MediaPipe's iris points (with LEFT_EYE, RIGHT_EYE)
@@ -367,8 +369,8 @@ class ExemplarBank:
 
 
 class Blender:
-    """The exemplar detail of each face of a video, steady from frame to frame: per track, ``CARRY`` of the last
-    frame's weights carries over (renormalised, the ``k`` largest kept), so exemplars fade instead of jumping."""
+    """The exemplar detail of each face of a video: per track, ``carry`` of the last frame's weights carries over
+    (renormalised, the ``k`` largest kept), so exemplars fade instead of jumping; ``CARRY`` (0) by default: none."""
 
     def __init__(self, carry: float = CARRY):
         self.carry = carry

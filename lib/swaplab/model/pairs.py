@@ -150,8 +150,8 @@ def _inputs(faces: np.ndarray, pairs: str, inputs, seed: int, bank=None) -> np.n
     draw the face its landmarks (the sketch) and exemplars say from a decoder face of a nearby expression, as a swap
     gives it (the decoder draws a novel expression as the nearest one it knows)."""
     if pairs == "neighbours":
-        if bank is None:
-            raise ValueError("DETAIL_PAIRS='neighbours' needs the person's exemplar bank: set DETAIL_EXEMPLARS=True")
+        if bank is None:  # no bank (DETAIL_EXEMPLARS=False, or too few clips): no neighbours to take, its own faces
+            return faces
         nearest, weights = bank.neighbours_of_each(1)
         chosen = np.random.default_rng(seed).permutation(len(faces))[: len(faces) // 2]
         chosen = chosen[weights[chosen, 0] > 0]  # a face with no other-clip neighbour keeps its own

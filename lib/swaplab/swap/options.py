@@ -36,7 +36,7 @@ class SwapOptions(Parameters):
     mask_erode: int = 3  # shrink the face hull by this many px of a 64 px crop (scaled to the model's size)
     mask_blur: int = 3  # feather the mask edge over about this many px of a 64 px crop
     sharpen: float = 0.0  # unsharp-mask amount on the swapped face before pasting (0 = off; ~0.5 restores edge contrast)
-    smoothing: float = 1.0  # One-Euro min cutoff in Hz for the landmarks (lower = steadier); 0 = off
+    smoothing: float = 0.0  # One-Euro min cutoff in Hz for the face's rigid motion (lower = steadier); 0 = off (docs/ablation.md)
     smoothing_beta: float = 5.0  # One-Euro speed coefficient (speed in face sizes / s); higher = less lag
     batch_size: int = 8  # faces per model call: larger runs nearer the CPU's peak, costs a little memory
     label: str = "SYNTHETIC"  # visible mark drawn top-left on every frame; "" = none

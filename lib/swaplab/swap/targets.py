@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from swaplab.swap.smoothing import OneEuro
+from swaplab.swap.smoothing import FaceSmoother
 
 TARGETS = ("identity", "largest", "all")
 EMBED_AT = (0, 6, 12)  # track ages (frames seen) at which a track is embedded for the identity choice
@@ -40,7 +40,7 @@ MIN_IOU = 0.2  # a face continues a track when their boxes overlap at least this
 class Track:
     id: int
     box: np.ndarray  # (4,) float64 x0, y0, x1, y1 in frame px, last seen
-    smoother: OneEuro | None
+    smoother: FaceSmoother | None
     age: int = 0  # frames in which the face was seen
     missed: int = 0  # consecutive frames without it
     embeddings: list = field(default_factory=list)  # (128,) float32 each
@@ -102,7 +102,7 @@ class Tracker:
 
     ``reference``: the source's (128,) identity (``source_identity``), needed for
     "identity". ``smoothing``: (min_cutoff Hz, beta) of each track's One-Euro
-    filter, or None. ``counts`` and ``swapped`` tally faces seen and swapped by kind;
+    filters (``FaceSmoother``: rigid motion and expression apart), or None. ``counts`` and ``swapped`` tally faces seen and swapped by kind;
     ``tracks_seen`` counts distinct tracks by kind.
     """
 
@@ -176,7 +176,7 @@ class Tracker:
         return out  # type: ignore[return-value]
 
     def _new_track(self, box: np.ndarray) -> Track:
-        smoother = OneEuro(*self.smoothing) if self.smoothing else None
+        smoother = FaceSmoother(*self.smoothing) if self.smoothing else None
         track = Track(self._next_id, box, smoother)
         self._next_id += 1
         self.tracks.append(track)
