@@ -33,7 +33,8 @@ ROWS = {"today": dict(warp=False, sketch=False), "sketch": dict(warp=False, sket
         "warp": dict(warp=True, sketch=False), "warp+sketch": dict(warp=True, sketch=True),
         "sketch+warped": dict(warp=False, sketch=True, pairs="warped"), "warped": dict(warp=False, sketch=False, pairs="warped"),
         "warp+sketch+warped": dict(warp=True, sketch=True, pairs="warped"),
-        "sketch+neighbours": dict(warp=False, sketch=True, pairs="neighbours")}
+        "sketch+neighbours": dict(warp=False, sketch=True, pairs="neighbours"),
+        "k8": dict(warp=False, sketch=False, k=8)}
 OPTIONS: dict = {}  # 04_swap options every row swaps with (``--smoothing``)
 DETAIL_FILES = ("detail.weights.h5", "detail.previous.weights.h5", "detail_export.weights.h5", "detail_history.json",
                 "detail_bank_a.npz", "detail_bank_b.npz", "detail_loss.png")
@@ -59,12 +60,23 @@ def copy_autoencoder(src: Path, dst: Path) -> dict:
     return config
 
 
+def blend_k(k: int) -> None:
+    """Exemplars blended per face: ``k`` instead of ``exemplars.K``, in training and in the swap (this process)."""
+    from swaplab.model import exemplars
+
+    exemplars.ExemplarBank.neighbours.__defaults__ = (k, None)
+    exemplars.ExemplarBank.neighbours_of_each.__defaults__ = (k,)
+    exemplars.Blender.weights.__defaults__ = (None, k)
+
+
 def train_row(name: str, saved: dict, data_dir: Path, weights_dir: Path, steps: int) -> dict:
     from swaplab.model import detail
     from swaplab.train import loop
 
     switches = ROWS[name]
     detail.WARP, detail.SKETCH = switches["warp"], switches["sketch"]
+    if "k" in switches:
+        blend_k(switches["k"])
     config = loop.TrainConfig(project=saved["project"], person_a=saved["person_a"], person_b=saved["person_b"], run=run_name(name),
                               model=saved["model"], batch_size=saved["batch_size"], steps=saved["steps_done"],
                               time_budget_min=0, data_dir=str(data_dir), weights_dir=str(weights_dir), seed=saved["seed"],

@@ -129,7 +129,7 @@ def test_a_run_trains_saves_and_resumes_its_detail_stage(aligned_project, monkey
     saved = runs.read_config(run)
     assert cfg.detail_size == 128 and saved["detail_size"] == 128  # 4x the model, as far as the 128 px face sets hold
     assert saved["detail_spec"] == {"in_size": 32, "size": 128, "width": 8, "blocks": 1, "warp": False, "confidence": False,
-                                   "sketch": detail.SKETCH}
+                                   "sketch": detail.SKETCH, "blend": exemplars.K}
     for side in "ab":  # each person's exemplars, saved into the run so it swaps without its face sets
         assert len(exemplars.ExemplarBank.load(run / f"detail_bank_{side}.npz")) > 10
     assert saved["detail_banks"] == ["a", "b"]
@@ -239,7 +239,7 @@ def test_a_swap_finds_the_targets_exemplars_by_the_faces_own_landmarks():
     cascade = detail.Cascade(build_swap_model("tiny", 32), detail.build_detail_model(detail.DetailSpec(32, 128, width=8, blocks=1)),
                              {"a": bank_a, "b": bank_b})
     face_of_a = landmarks[5]  # A's face whose features sit where B's 6th crop has them
-    want = bank_b.detail(*bank_b.neighbours(bank_b.points[5]), 32)
+    want = bank_b.detail(*bank_b.neighbours(bank_b.points[5], cascade.detail.spec.blend), 32)
     assert np.allclose(cascade.exemplar_detail([face_of_a], "b"), want)
     assert np.allclose(cascade.swap(SMALL[0][0][:1], "b", landmarks=[face_of_a]),
                        cascade.detail.enhance(cascade.autoencoder.swap(SMALL[0][0][:1], to="b"), "b", want[None]))

@@ -88,15 +88,15 @@ def test_each_region_is_found_by_its_own_landmarks_and_a_far_exemplar_fades(bank
     sig = bank.sigmas()
     assert set(sig) == {*exemplars.REGIONS, "face"} and all(0 < s < 10 for s in sig.values())
     q = bank.mesh[3]
-    near = bank.region_neighbours(q, allowed=_not(bank, 3))
+    near = bank.region_neighbours(q, 4, allowed=_not(bank, 3))
     for name, (idx, w) in near.items():
-        assert len(idx) == exemplars.K and np.all(np.diff(w) <= 1e-6) and w.sum() <= 1 + 1e-6, name
+        assert len(idx) == 4 and np.all(np.diff(w) <= 1e-6) and w.sum() <= 1 + 1e-6, name
     # the mouth of face 3 opened wide: its mouth finds nothing that fits (weights fade), its eyes still do
-    opened = bank.region_neighbours(_open_mouth(q, 10.0), allowed=_not(bank, 3))
+    opened = bank.region_neighbours(_open_mouth(q, 10.0), 4, allowed=_not(bank, 3))
     assert opened["mouth"][1].sum() < 0.2 < 0.9 < opened["eye_l"][1].sum(), (opened["mouth"][1], opened["eye_l"][1])
     assert list(opened["eye_l"][0]) == list(near["eye_l"][0])  # the eyes are chosen by the eyes alone
     # a far exemplar (past the nearest half of the bank) weighs less than a near one
-    far = bank.region_neighbours(q, allowed=_not(bank, 3), skip={"mouth": len(bank) // 2})
+    far = bank.region_neighbours(q, 4, allowed=_not(bank, 3), skip={"mouth": len(bank) // 2})
     assert far["mouth"][1][0] < near["mouth"][1][0]
     with pytest.raises(ValueError, match=r"query has shape \(90, 2\): give a face's 478 landmarks"):
         bank.region_neighbours(q[:90])

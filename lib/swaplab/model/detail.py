@@ -64,6 +64,7 @@ class DetailSpec:
     warp: bool = False  # exemplar detail warped onto the face per region, relative to brightness (``exemplars.warped_detail``)
     confidence: bool = False  # a 4th channel beside the detail: how well the exemplars fit, per pixel
     sketch: bool = False  # 2 more: the lines and openings of the face's lips, lids and irises (``sketch.draw``)
+    blend: int = 4  # exemplars blended into a face's detail (``exemplars.K`` for new runs; runs saved before it: 4)
 
     @property
     def channels(self) -> int:
@@ -75,8 +76,10 @@ class DetailSpec:
 
 def spec_for(model: str, in_size: int, size: int) -> DetailSpec:
     """The detail net for an autoencoder: the default shape, or a very small one for the ``tiny`` test model."""
+    from swaplab.model.exemplars import K
+
     shape = dict(width=8, blocks=1) if model == "tiny" else {}
-    return DetailSpec(in_size, size, **shape, warp=WARP, confidence=WARP, sketch=SKETCH)
+    return DetailSpec(in_size, size, **shape, warp=WARP, confidence=WARP, sketch=SKETCH, blend=K)
 
 
 def _conv(filters, dtype, name, kernel=3):
@@ -279,11 +282,12 @@ class Cascade:
             return None
         tracks = [None] * len(landmarks) if tracks is None else tracks
         spec = self.detail.spec if self.detail is not None else None
+        k = spec.blend if spec is not None else 4
         if spec is not None and spec.warp:
-            fine = np.stack([bank.warped_detail(lm, self.blender.region_weights(bank, lm, track), self.image_size)
+            fine = np.stack([bank.warped_detail(lm, self.blender.region_weights(bank, lm, track, k), self.image_size)
                              for lm, track in zip(np.asarray(landmarks, np.float32), tracks)])
         else:
-            fine = np.stack([bank.detail(*self.blender.weights(bank, bank.query(lm), track), self.image_size)
+            fine = np.stack([bank.detail(*self.blender.weights(bank, bank.query(lm), track, k), self.image_size)
                              for lm, track in zip(landmarks, tracks)])
         return _with_sketch(fine, landmarks) if spec is not None and spec.sketch else fine
 

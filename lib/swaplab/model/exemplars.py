@@ -46,7 +46,7 @@ from swaplab.face import align, meshwarp
 from swaplab.face.metrics import INNER_FACE, NOSE
 from swaplab.model import neighbours
 
-K = 4  # exemplars blended per face
+K = 8  # exemplars blended per face (new runs: ``DetailSpec.blend``; 4 before, chosen on face-set faces: docs/ablation.md)
 TAU = 1.0  # px of mean landmark distance at the bank's size: weights fall as exp(-(d - d_nearest) / TAU)
 SIGMA = 2.0  # px at the decoder's size: an exemplar's detail is what a Gaussian blur of this sigma takes away
 BANK_MAX = 2000  # exemplars kept per person in a run (a spread subsample of a bigger face set)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from swaplab.model.detail import FINE_SCALE, PAIRS, SKETCH, WARP, DetailModel, DetailSpec, _with_sketch
+from swaplab.model.detail import FINE_SCALE, PAIRS, DetailModel, DetailSpec, _with_sketch, spec_for
 from swaplab.model.models import as_unit_float
 
 PATCH = 0.625  # training windows: this share of the face's side, around the inner face (5/8: 40 of 64 px)
@@ -127,7 +127,8 @@ def training_sides(autoencoder, data, detail_data, pairs: str, banks: dict | Non
     and ``far_share`` of the faces take far exemplars (``ExemplarBank.region_neighbours_of_each``), as a swap meets.
     ``inputs``: for ``pairs="warped"``, the warp the decoder's inputs take (``_inputs``).
     """
-    warp = spec.warp if spec is not None else WARP
+    spec = spec if spec is not None else spec_for("", data[0][0].shape[1], detail_data[0][0].shape[1])
+    warp = spec.warp
     sides = {}
     for side, small, big in zip("ab", data, detail_data):
         if len(small[0]) != len(big[0]):
@@ -136,8 +137,9 @@ def training_sides(autoencoder, data, detail_data, pairs: str, banks: dict | Non
         bank = (banks or {}).get(side)
         recon = None if pairs == "degraded" else autoencoder.reconstruct(_inputs(small[0], pairs, inputs, seed, bank), side)
         in_size = small[0].shape[1]
-        fine = None if bank is None else (_warped_detail(bank, in_size, far_share, seed) if warp else _exemplar_detail(bank, in_size))
-        if fine is not None and (spec.sketch if spec is not None else SKETCH):
+        fine = None if bank is None else (_warped_detail(bank, in_size, far_share, seed, spec.blend) if warp
+                                          else _exemplar_detail(bank, in_size, spec.blend))
+        if fine is not None and spec.sketch:
             fine = _sketched(fine, bank, in_size, seed)
         sides[side] = (recon, fine, *big[:2])
     return sides
@@ -188,19 +190,19 @@ def _sketched(fine: np.ndarray, bank, in_size: int, seed: int) -> np.ndarray:
     return out
 
 
-def _exemplar_detail(bank, in_size: int) -> np.ndarray:
-    """(N, S, S, 3) int8: each face's exemplar detail (from its other sources) times ``FINE_SCALE``."""
-    idx, weights = bank.neighbours_of_each()
+def _exemplar_detail(bank, in_size: int, k: int) -> np.ndarray:
+    """(N, S, S, 3) int8: each face's exemplar detail (``k`` exemplars from its other sources) times ``FINE_SCALE``."""
+    idx, weights = bank.neighbours_of_each(k)
     out = np.empty((len(bank), bank.size, bank.size, 3), np.int8)
     for i in range(len(bank)):
         out[i] = np.clip(np.rint(bank.detail(idx[i], weights[i], in_size) * FINE_SCALE), -127, 127)
     return out
 
 
-def _warped_detail(bank, in_size: int, far_share: float, seed: int) -> np.ndarray:
+def _warped_detail(bank, in_size: int, far_share: float, seed: int, k: int) -> np.ndarray:
     """(N, S, S, 4) int8: each face's warped exemplar detail and confidence (exemplars from its other sources, far for
     ``far_share`` of them) times ``FINE_SCALE``."""
-    choices = bank.region_neighbours_of_each(far_share=far_share, seed=seed)
+    choices = bank.region_neighbours_of_each(k, far_share=far_share, seed=seed)
     out = np.empty((len(bank), bank.size, bank.size, 4), np.int8)
     for i in range(len(bank)):
         out[i] = np.clip(np.rint(bank.warped_detail(bank.mesh[i], choices[i], in_size) * FINE_SCALE), -127, 127)
@@ -211,7 +213,8 @@ def preview_fines(banks: dict, picks: list, in_size: int, spec: DetailSpec | Non
     """[exemplar detail of A's faces drawn as B, of B's faces drawn as B] for the preview grid: picks[i] index the faces
     of person i in their bank; B's own faces take their exemplars from their other sources, as in training."""
     bank_a, bank_b = banks["a"], banks["b"]
-    warp = spec.warp if spec is not None else WARP
+    spec = spec if spec is not None else spec_for("", in_size, bank_b.size)
+    warp, k = spec.warp, spec.blend
     out = []
     for bank, pick in ((bank_a, picks[0]), (bank_b, picks[1])):
         rows = []
@@ -219,12 +222,12 @@ def preview_fines(banks: dict, picks: list, in_size: int, spec: DetailSpec | Non
             own = bank is bank_b  # B's own faces (or, pretraining, the pool's): exemplars from elsewhere, as in training
             allowed = bank_b.others(i) if own else None
             if warp:
-                rows.append(bank_b.warped_detail(bank.mesh[i], bank_b.region_neighbours(bank.mesh[i], allowed=allowed), in_size))
+                rows.append(bank_b.warped_detail(bank.mesh[i], bank_b.region_neighbours(bank.mesh[i], k, allowed=allowed), in_size))
             else:
-                idx, w = bank_b.neighbours(bank_b.query(bank.points[i]), allowed=allowed)
+                idx, w = bank_b.neighbours(bank_b.query(bank.points[i]), k, allowed=allowed)
                 rows.append(bank_b.detail(idx, w, in_size))
         fine = np.stack(rows)
-        out.append(_with_sketch(fine, bank.mesh[list(pick)]) if spec is not None and spec.sketch else fine)
+        out.append(_with_sketch(fine, bank.mesh[list(pick)]) if spec.sketch else fine)
     return out
 
 
