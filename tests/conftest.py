@@ -63,6 +63,17 @@ def aligned_project(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def bank(aligned_project):
+    """The exemplar bank of ``aligned_project``'s person b (real GRID faces and MediaPipe meshes, crops at 128 px)."""
+    from swaplab.face.faceset import load_training_arrays
+    from swaplab.model import exemplars
+
+    data, _, project = aligned_project
+    folder = data / project / "b" / "faces"
+    return exemplars.bank_of(folder, load_training_arrays(folder, 128)[0])
+
+
+@pytest.fixture(scope="session")
 def swapped_project(aligned_project, tmp_path_factory):
     """A few training steps on the aligned faces, then an s1 clip never trained on, swapped a2b side by side."""
     from swaplab.core import paths

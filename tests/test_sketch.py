@@ -22,14 +22,6 @@ from swaplab.train import augment
 LOWER = [146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324]  # lower lip, outer + inner
 
 
-@pytest.fixture(scope="module")
-def bank(aligned_project):
-    data, _, project = aligned_project
-    folder = data / project / "b" / "faces"
-    images, _ = load_training_arrays(folder, 128)
-    return exemplars.bank_of(folder, images)
-
-
 def _at(img: np.ndarray, points: np.ndarray) -> np.ndarray:
     x, y = np.clip(np.round(points).astype(int), 0, img.shape[0] - 1).T
     return img[y, x]

@@ -64,14 +64,6 @@ def test_the_mesh_warp_moves_a_known_pattern_onto_known_landmarks_within_a_pixel
     assert np.median([np.linalg.norm(_centroid(mls, dst[i]) - dst[i]) for i in inner]) < 1.5
 
 
-@pytest.fixture(scope="module")
-def bank(aligned_project):
-    data, _, project = aligned_project
-    folder = data / project / "b" / "faces"
-    images, _ = load_training_arrays(folder, 128)
-    return exemplars.bank_of(folder, images)
-
-
 def _not(bank, i: int) -> np.ndarray:
     """Every exemplar but face ``i`` itself (the fixture's face sets are one 3 s clip each: few are 2 s away)."""
     return np.arange(len(bank)) != i

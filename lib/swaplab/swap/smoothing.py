@@ -28,7 +28,7 @@ import math
 
 import numpy as np
 
-from swaplab.face.align import STABLE_IDX
+from swaplab.face.align import STABLE_IDX, umeyama
 
 
 def _alpha(cutoff_hz: float, dt: float) -> float:
@@ -91,14 +91,6 @@ class FaceSmoother:
         if raw.ndim != 2 or len(raw) <= int(STABLE_IDX.max()):
             return self.rigid(raw, t, scale)  # not a full mesh: one filter over the points, as OneEuro
         steady = self.rigid(raw[STABLE_IDX], t, scale)
-        moved = _similarity(raw[STABLE_IDX], steady)  # the raw face moved as its steadied stable points say
+        moved = umeyama(raw[STABLE_IDX], steady)  # the raw face moved as its steadied stable points say
         return raw @ moved[:, :2].T + moved[:, 2]
 
-
-def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """(2, 3): the least-squares similarity (rotation, scale, shift) taking the points ``src`` onto ``dst``."""
-    zs, zd = src[:, 0] + 1j * src[:, 1], dst[:, 0] + 1j * dst[:, 1]
-    ms, md = zs.mean(), zd.mean()
-    a = np.vdot(zs - ms, zd - md) / max(float(np.sum(np.abs(zs - ms) ** 2)), 1e-12)
-    b = md - a * ms
-    return np.array([[a.real, -a.imag, b.real], [a.imag, a.real, b.imag]])
