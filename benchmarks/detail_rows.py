@@ -60,23 +60,13 @@ def copy_autoencoder(src: Path, dst: Path) -> dict:
     return config
 
 
-def blend_k(k: int) -> None:
-    """Exemplars blended per face: ``k`` instead of ``exemplars.K``, in training and in the swap (this process)."""
-    from swaplab.model import exemplars
-
-    exemplars.ExemplarBank.neighbours.__defaults__ = (k, None)
-    exemplars.ExemplarBank.neighbours_of_each.__defaults__ = (k,)
-    exemplars.Blender.weights.__defaults__ = (None, k)
-
-
 def train_row(name: str, saved: dict, data_dir: Path, weights_dir: Path, steps: int) -> dict:
-    from swaplab.model import detail
+    from swaplab.model import detail, exemplars
     from swaplab.train import loop
 
     switches = ROWS[name]
     detail.WARP, detail.SKETCH = switches["warp"], switches["sketch"]
-    if "k" in switches:
-        blend_k(switches["k"])
+    exemplars.K = switches.get("k", 4)  # exemplars blended; the rows before k8 were run with 4 (the run saves it: its spec)
     config = loop.TrainConfig(project=saved["project"], person_a=saved["person_a"], person_b=saved["person_b"], run=run_name(name),
                               model=saved["model"], batch_size=saved["batch_size"], steps=saved["steps_done"],
                               time_budget_min=0, data_dir=str(data_dir), weights_dir=str(weights_dir), seed=saved["seed"],

@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from novel_expression import fmt, judge, ratio, self_swap, subset, train_run  # noqa: E402
+from novel_expression import finish, fmt, judge, ratio, self_swap, subset, train_run  # noqa: E402
 
 MALE, FEMALE = "samples/headpose/head-pose-face-detection-male.gif", "samples/headpose/head-pose-face-detection-female.gif"
 SPLIT = 0.6  # B trains on the first 60 % of its GIF, the last 40 % are held out (set before any run, not tuned)
@@ -149,19 +149,7 @@ def main() -> int:
     args = ap.parse_args()
     if not 0.1 <= args.split <= 0.9:
         ap.error(f"--split {args.split}: give a share of the GIF between 0.1 and 0.9")
-    if args.show:
-        from swaplab.core.files import read_json
-
-        show(read_json(Path(args.show)))
-        return 0
-    r = run(args)
-    show(r)
-    if args.out:
-        from swaplab.core.files import write_json
-
-        write_json(args.out, r)
-        print(f"wrote {args.out}")
-    return 0
+    return finish(args, run, show)
 
 
 if __name__ == "__main__":

@@ -285,6 +285,21 @@ def show(r: dict) -> None:
               f"self-swap / lookup = {fmt(ratio(n[me], n[look]), '.2f')}")
 
 
+def finish(args, run, show) -> int:
+    """A benchmark's end: print a saved result (``--show``), or ``run`` it, print it and write it to ``--out``."""
+    from swaplab.core.files import read_json, write_json
+
+    if args.show:
+        show(read_json(Path(args.show)))
+        return 0
+    result = run(args)
+    show(result)
+    if args.out:
+        write_json(args.out, result)
+        print(f"wrote {args.out}")
+    return 0
+
+
 def main() -> int:
     from swaplab import demo
 
@@ -302,19 +317,7 @@ def main() -> int:
                     "and trained run, swap and judge again (no training)")
     ap.add_argument("--show", default="", help="print the figures of a result JSON this benchmark wrote, and exit")
     args = ap.parse_args()
-    if args.show:
-        from swaplab.core.files import read_json
-
-        show(read_json(Path(args.show)))
-        return 0
-    r = run(args)
-    show(r)
-    if args.out:
-        from swaplab.core.files import write_json
-
-        write_json(args.out, r)
-        print(f"wrote {args.out}")
-    return 0
+    return finish(args, run, show)
 
 
 if __name__ == "__main__":
