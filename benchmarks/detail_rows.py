@@ -8,7 +8,7 @@ held-back clip (b2b) and swaps A's (a2b) with 04_swap's library and scores both 
 sync, gaze, identity, pose). Rows (``--rows``, comma-separated):
 
 - ``today``: the whole-face exemplar blend in the exemplars' own geometry (``detail.WARP`` and ``SKETCH`` off);
-- ``sketch``: the same, and the net reads the face's sketch (``swaplab.model.sketch``: lips, lids, irises);
+- ``sketch``: the same, and the net reads the face's sketch (``swaplab.face.sketch``: lips, lids, irises);
 - ``warp``: exemplars warped per region with a confidence map (``exemplars.warped_detail``), half of them far;
 - ``warp+sketch``: both;
 - ``...+warped`` / ``warped``: and half the decoder's training faces reconstructed from warped inputs (``DETAIL_PAIRS="warped"``).

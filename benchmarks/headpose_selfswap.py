@@ -87,7 +87,7 @@ def run(args) -> dict:
     info = video.probe(gif)
     split_s = round(args.split * info.duration, 2)
     prepare_project(data_dir, args.project, args.a, args.b, split_s, args.dedupe)
-    run_dir, trained = train_run(data_dir, weights_dir, args.project, args.run, args.minutes, args.seed, args.batch_size)
+    run_dir, trained = train_run(data_dir, weights_dir, args.project, args.run, args.minutes, args.seed, args.batch_size, args.model)
     print(f"trained {trained}", flush=True)
     swapped = work / "b2b.mp4"
     report = self_swap(gif, run_dir, swapped, "b2b", start=split_s)
@@ -144,6 +144,7 @@ def main() -> int:
     ap.add_argument("--dedupe", type=float, default=DEDUPE, help="02_align's DEDUPE for both GIFs (0: keep every face)")
     ap.add_argument("--batch-size", type=int, default=16, help="03_train's BATCH_SIZE (at most the faces B trains on)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default="", help="03_train's MODEL (default: the CPU default), e.g. slim_sketch")
     ap.add_argument("--out", default="", help="write the result JSON here")
     ap.add_argument("--show", default="", help="print the figures of a result JSON this benchmark wrote, and exit")
     args = ap.parse_args()

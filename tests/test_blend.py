@@ -127,7 +127,7 @@ def test_one_euro_reduces_jitter_and_follows_a_step():
 
 def test_the_face_smoother_follows_a_mouth_that_opens_and_steadies_a_still_face():
     from swaplab.face import align
-    from swaplab.model.sketch import INNER_LIPS
+    from swaplab.face.sketch import INNER_LIPS
 
     rng = np.random.default_rng(5)
     t = np.arange(60) / 25.0

@@ -1,4 +1,4 @@
-"""The face's sketch (``swaplab.model.sketch``) and the decoder faces of warped inputs (``DETAIL_PAIRS="warped"``).
+"""The face's sketch (``swaplab.face.sketch``) and the decoder faces of warped inputs (``DETAIL_PAIRS="warped"``).
 
 On real GRID faces (``aligned_project``: MediaPipe landmarks of real frames, crops at 128 px): the sketch's lines lie
 on the lips and lids, its openings inside the inner lips and the irises, an open mouth opens them; a net of
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from swaplab.face import align
+from swaplab.face import align, sketch
 from swaplab.face.faceset import load_training_arrays
-from swaplab.model import detail, exemplars, pairs, sketch
+from swaplab.model import detail, exemplars, pairs
 from swaplab.model.models import build_swap_model
 from swaplab.train import augment
 

@@ -250,16 +250,19 @@ def _sha256(source: Path) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
-def load_training_arrays(faces_dir: str | Path, size: int) -> tuple[np.ndarray, np.ndarray]:
+def load_training_arrays(faces_dir: str | Path, size: int, sketch: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(images, masks) of the KEPT faces at ``size`` px, for training.
 
     images: (N, size, size, 3) uint8 RGB, crops resized with INTER_AREA.
     masks: (N, size, size, 2) uint8 in {0, 255} (face hull, eyes+brows+mouth),
-    drawn from the landmarks scaled to ``size``.
+    drawn from the landmarks scaled to ``size``; with ``sketch`` two more channels, the face's sketch
+    (``swaplab.face.sketch.for_decoder``, for a sketched autoencoder), which the augmentation then moves with the face.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     import cv2
+
+    from swaplab.face import sketch as drawing
 
     fs = FaceSet(faces_dir, must_exist=False)
     rows = fs.kept()
@@ -269,7 +272,9 @@ def load_training_arrays(faces_dir: str | Path, size: int) -> tuple[np.ndarray, 
         img = fs.image(r)
         if img.shape[0] != size:
             img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-        return img, align.landmark_masks(align.rescale_points(r["landmarks"], fs.face_size, size), size)  # pixel centres, as the crop
+        points = align.rescale_points(r["landmarks"], fs.face_size, size)  # pixel centres, as the crop
+        masks = align.landmark_masks(points, size)
+        return img, (np.concatenate([masks, drawing.for_decoder(points[None], size)[0]], -1) if sketch else masks)
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
         pairs = list(pool.map(one, rows))
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])

@@ -50,7 +50,7 @@ LEARNING_RATE = 1e-3  # Adam's peak (warm-up, then cosine over DETAIL_STEPS or i
 WARMUP_STEPS = 50
 BATCH_SIZE = 8  # faces per person per step
 WARP = False  # new runs' exemplar detail: warped per region with a confidence map (docs/warp.md: not yet better, so off)
-SKETCH = False  # new runs' nets read the face's drawing beside the exemplar detail (``swaplab.model.sketch``)
+SKETCH = False  # new runs' nets read the face's drawing beside the exemplar detail (``swaplab.face.sketch``)
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ class DetailSpec:
     @property
     def channels(self) -> int:
         """Channels of the exemplar detail the net reads: RGB, the confidence map when it has one, then the sketch's."""
-        from swaplab.model.sketch import CHANNELS
+        from swaplab.face.sketch import CHANNELS
 
         return 3 + int(self.confidence) + CHANNELS * int(self.sketch)
 
@@ -78,7 +78,7 @@ def spec_for(model: str, in_size: int, size: int) -> DetailSpec:
     """The detail net for an autoencoder: the default shape, or a very small one for the ``tiny`` test model."""
     from swaplab.model.exemplars import K
 
-    shape = dict(width=8, blocks=1) if model == "tiny" else {}
+    shape = dict(width=8, blocks=1) if model in ("tiny", "tiny_sketch") else {}
     return DetailSpec(in_size, size, **shape, warp=WARP, confidence=WARP, sketch=SKETCH, blend=K)
 
 
@@ -221,7 +221,7 @@ FINE_SCALE = 254.0  # exemplar detail is kept as int8 in training: x * FINE_SCAL
 
 def _with_sketch(fine: np.ndarray, landmarks) -> np.ndarray:
     """(N, S, S, C) float32 exemplar detail with the sketch of each face's (478, 2) landmarks at S px appended."""
-    from swaplab.model import sketch
+    from swaplab.face import sketch
 
     return np.concatenate([fine, sketch.draw_all(landmarks, fine.shape[1])], axis=-1)
 
@@ -259,7 +259,7 @@ class Cascade:
         import time
 
         t0 = time.perf_counter()
-        out = self.autoencoder.swap(faces, to=to, batch_size=batch_size)
+        out = self.autoencoder.swap(faces, to=to, batch_size=batch_size, landmarks=self._at_input(landmarks))
         t1 = time.perf_counter()
         if self.detail is not None and detail:
             out = self.detail.enhance(out, to, self.exemplar_detail(landmarks, to, tracks))
@@ -267,6 +267,15 @@ class Cascade:
             timings["model"] = timings.get("model", 0.0) + t1 - t0
             timings["detail"] = timings.get("detail", 0.0) + time.perf_counter() - t1
         return out
+
+    def _at_input(self, landmarks):
+        """The faces' landmarks (at ``output_size``) at the autoencoder's size, for a sketched one to draw along; None
+        for one that draws from the code alone, or without landmarks."""
+        if landmarks is None or not getattr(self.autoencoder, "sketched", False):
+            return None
+        from swaplab.face import align
+
+        return align.rescale_points(np.asarray(landmarks, np.float32), self.output_size, self.image_size)
 
     def exemplar_detail(self, landmarks, to: str, tracks=None) -> np.ndarray | None:
         """(N, S, S, C) float32: each face's exemplar detail from ``to``'s bank, or None without landmarks or a bank:

@@ -48,13 +48,15 @@ pixel-shuffle upscale at 32 channels, +34 % FLOPs for 4x the pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 LEAK = 0.1  # LeakyReLU slope of the original DeepFakes code
+SKETCH_CHANNELS = 2  # ``swaplab.face.sketch.CHANNELS``: lines, openings
+SKETCH_DROP = 0.1  # share of a sketched model's training faces shown no sketch, so it still draws without landmarks
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class ModelSpec:
     dec_filters: tuple[int, ...]  # decoder pixel-shuffle upscales, each doubles the size
     out: str  # "conv5": 5x5 conv to RGB at full size; "d2s": 3x3 conv to 12 ch + shuffle
     learning_rate: float = 5e-4  # Adam peak that trains it stably with gradient clipping (03_train's LEARNING_RATE=None)
+    sketch: bool = False  # decoders also read the face's sketch (``swaplab.face.sketch``: lips, lids, irises) at each scale
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -88,6 +91,8 @@ MODELS: dict[str, ModelSpec] = {
     # 32 px and ~0.6 M params: for tests and smoke runs of the notebooks, not for real swaps
     "tiny": ModelSpec(32, "s2d", 32, (64, 128), 3, 64, 4, 64, 64, (32,), "d2s"),
 }
+# the same nets whose decoders also draw along the input face's lips, lids and irises (``SKETCHED``)
+MODELS.update({f"{name}_sketch": replace(MODELS[name], sketch=True) for name in ("slim", "lite", "tiny")})
 
 
 DEFAULT_CPU_MODEL = "slim"  # chosen by benchmarks/quality_curve.py at equal CPU minutes (docs/ablation.md)
@@ -124,12 +129,25 @@ def _encoder(spec: ModelSpec, size: int, dtype) -> keras.Model:
     return keras.Model(inp, x, name="encoder")
 
 
+def _with_sketch(x, sketch, size: int, dtype, name: str):
+    """``x`` (B, h, w, c) with the sketch (B, S, S, 2) moved to h x w by space-to-depth appended: every line at full
+    resolution, stacked in channels (no blur), so the layer after it can draw exactly along it."""
+    if sketch is None:
+        return x
+    block = size // int(x.shape[1])
+    s = sketch if block == 1 else keras.layers.Lambda(lambda t, b=block: tf.nn.space_to_depth(t, b), dtype=dtype,
+                                                       name=f"{name}_sketch")(sketch)
+    return keras.layers.Concatenate(dtype=dtype, name=f"{name}_with_sketch")([x, s])
+
+
 def _decoder(spec: ModelSpec, size: int, dtype, name: str) -> keras.Model:
     hw = spec.latent_hw * 2
     inp = keras.Input((hw, hw, spec.latent_up), name="code")
+    sketch = keras.Input((size, size, SKETCH_CHANNELS), name="sketch") if spec.sketch else None
     x = inp
     for i, f in enumerate(spec.dec_filters):
-        x = _upscale(x, f, dtype, f"up{i}")
+        x = _upscale(_with_sketch(x, sketch, size, dtype, f"up{i}"), f, dtype, f"up{i}")
+    x = _with_sketch(x, sketch, size, dtype, "out")
     if spec.out == "d2s":  # (B, S/2, S/2, 12) -> (B, S, S, 3)
         x = _conv(12, 3, dtype=dtype, name="out_conv")(x)
         x = keras.layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), dtype=dtype, name="out_shuffle")(x)
@@ -139,7 +157,7 @@ def _decoder(spec: ModelSpec, size: int, dtype, name: str) -> keras.Model:
     out = keras.layers.Activation("sigmoid", dtype="float32", name="rgb")(x)
     if out.shape[1] != size:
         raise ValueError(f"decoder output is {out.shape[1]} px, expected {size}: check ModelSpec")
-    return keras.Model(inp, out, name=name)
+    return keras.Model([inp, sketch] if spec.sketch else inp, out, name=name)
 
 
 class SwapModel(keras.Model):
@@ -148,6 +166,10 @@ class SwapModel(keras.Model):
     Training data is a dict of batches (see ``swaplab.train.loop.make_training_dataset``):
     ``warped_a``, ``target_a``, ``mask_a`` and the same for ``b``; faces (B, S, S, 3)
     float32 in [0, 1], masks (B, S, S, 2) float32 in {0, 1} (face hull, eyes + mouth).
+
+    A model whose decoders read the face's sketch (``ModelSpec.sketch``: ``sketched``) also takes ``sketch_a`` and
+    ``sketch_b`` (B, S, S, 2) in [0, 1], the target face's lips, lids and irises (``swaplab.face.sketch``); to swap,
+    the sketch is the input face's, so B's decoder draws B's mouth as open as A's, where A's lips are.
     """
 
     def __init__(self, encoder, decoder_a, decoder_b, model_name: str, image_size: int, loss_fn=None, **kw):
@@ -160,11 +182,13 @@ class SwapModel(keras.Model):
         self.loss_fn = loss_fn or face_loss  # (target, pred, mask) -> scalar
         self.loss_a_tracker = keras.metrics.Mean(name="loss_a")
         self.loss_b_tracker = keras.metrics.Mean(name="loss_b")
+        self.sketched = len(decoder_a.inputs) == 2
         spec = tf.TensorSpec((None, image_size, image_size, 3), tf.float32)
+        sketch_spec = tf.TensorSpec((None, image_size, image_size, SKETCH_CHANNELS), tf.float32)
         # one trace per side for any batch size: inference never retraces
         self._swap_fns = {
-            side: tf.function(lambda x, d=dec: d(self.encoder(x, training=False), training=False),
-                              input_signature=[spec], reduce_retracing=True)
+            side: tf.function(lambda x, s, d=dec: self._decode(d, self.encoder(x, training=False), s, False),
+                              input_signature=[spec, sketch_spec], reduce_retracing=True)
             for side, dec in (("a", decoder_a), ("b", decoder_b))
         }
 
@@ -172,17 +196,23 @@ class SwapModel(keras.Model):
     def metrics(self):
         return [self.loss_a_tracker, self.loss_b_tracker]
 
+    def _decode(self, decoder, z, sketch, training):
+        """``decoder``'s faces of the codes ``z``; a sketched model reads ``sketch`` (B, S, S, 2), others ignore it."""
+        return decoder([z, sketch], training=training) if self.sketched else decoder(z, training=training)
+
     def call(self, faces, training=False):
-        """Reconstruct ``faces`` with both decoders: (B, S, S, 3) -> two (B, S, S, 3)."""
+        """Reconstruct ``faces`` with both decoders: (B, S, S, 3) -> two (B, S, S, 3) (a sketched model draws them
+        without a sketch, as it learned to for ``SKETCH_DROP`` of its faces)."""
         z = self.encoder(faces, training=training)
-        return self.decoder_a(z, training=training), self.decoder_b(z, training=training)
+        sketch = tf.zeros(tf.concat([tf.shape(faces)[:3], [SKETCH_CHANNELS]], 0), faces.dtype)
+        return self._decode(self.decoder_a, z, sketch, training), self._decode(self.decoder_b, z, sketch, training)
 
     def _side_losses(self, data, training):
         n = tf.shape(data["warped_a"])[0]
         # one encoder call on A and B together: a batch twice as big runs nearer peak
         z = self.encoder(tf.concat([data["warped_a"], data["warped_b"]], 0), training=training)
-        pred_a = self.decoder_a(z[:n], training=training)
-        pred_b = self.decoder_b(z[n:], training=training)
+        pred_a = self._decode(self.decoder_a, z[:n], data.get("sketch_a"), training)
+        pred_b = self._decode(self.decoder_b, z[n:], data.get("sketch_b"), training)
         loss_a = self.loss_fn(data["target_a"], pred_a, data["mask_a"])
         loss_b = self.loss_fn(data["target_b"], pred_b, data["mask_b"])
         return loss_a, loss_b
@@ -224,11 +254,13 @@ class SwapModel(keras.Model):
         self.loss_b_tracker.update_state(loss_b)
         return self._step_logs()
 
-    def reconstruct(self, faces, side: str, batch_size: int = 256) -> np.ndarray:
+    def reconstruct(self, faces, side: str, batch_size: int = 256, landmarks=None, sketch=None) -> np.ndarray:
         """Encode ``faces`` and decode with ``side``'s decoder ("a" or "b").
 
         faces: (B, S, S, 3) float32 in [0, 1] (uint8 in [0, 255] is converted);
-        returns (B, S, S, 3) float32 in [0, 1].
+        returns (B, S, S, 3) float32 in [0, 1]. ``landmarks``: (B, 478, 2) of the faces in the crop at S px, which
+        a sketched model draws along (``sketch.for_decoder``), or the drawn ``sketch`` itself ((B, S, S, 2), uint8 or
+        [0, 1]); without either it draws from the code alone. Models without a sketch ignore both.
         """
         if side not in self._swap_fns:
             raise ValueError(f"side={side!r}: use 'a' or 'b'")
@@ -236,13 +268,31 @@ class SwapModel(keras.Model):
         s = self.image_size
         if faces.ndim != 4 or faces.shape[1:] != (s, s, 3):
             raise ValueError(f"faces have shape {faces.shape}: expected (B, {s}, {s}, 3) aligned crops")
+        for given, what in ((landmarks, "landmark sets"), (sketch, "sketches")):
+            if given is not None and len(given) != len(faces):
+                raise ValueError(f"{len(given)} {what} for {len(faces)} faces: give one a face")
         fn = self._swap_fns[side]
-        out = [fn(tf.constant(faces[i:i + batch_size], tf.float32)).numpy() for i in range(0, len(faces), batch_size)]
+        out = []
+        for i in range(0, len(faces), batch_size):
+            chunk = faces[i:i + batch_size]
+            sketches = self._sketches(chunk, landmarks, sketch, i, batch_size)
+            out.append(fn(tf.constant(chunk, tf.float32), tf.constant(sketches)).numpy())
         return np.concatenate(out) if out else np.zeros((0, s, s, 3), np.float32)
 
-    def swap(self, faces, to: str = "b", batch_size: int = 256) -> np.ndarray:
-        """The face swap: faces of one person decoded as person ``to`` (same shapes as ``reconstruct``)."""
-        return self.reconstruct(faces, to, batch_size)
+    def _sketches(self, chunk, landmarks, sketch, i: int, n: int) -> np.ndarray:
+        """(B, S, S, 2) float32 in [0, 1]: the chunk's sketches for a sketched model (zeros without, or for others)."""
+        if self.sketched and sketch is not None:
+            return as_unit_float(sketch[i:i + n])
+        if self.sketched and landmarks is not None:
+            from swaplab.face import sketch as drawing
+
+            return drawing.for_decoder(landmarks[i:i + n], self.image_size).astype(np.float32) / 255.0
+        return np.zeros((*chunk.shape[:3], SKETCH_CHANNELS), np.float32)
+
+    def swap(self, faces, to: str = "b", batch_size: int = 256, landmarks=None, sketch=None) -> np.ndarray:
+        """The face swap: faces of one person decoded as person ``to`` (same shapes as ``reconstruct``; a sketched
+        model draws ``to``'s features along the input's ``landmarks``)."""
+        return self.reconstruct(faces, to, batch_size, landmarks, sketch)
 
 
 def as_unit_float(faces) -> np.ndarray:

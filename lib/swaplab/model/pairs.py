@@ -4,7 +4,7 @@ Each face of a person's face set at the detail size is a target; the net's input
 reconstruction of it (``PAIRS="reconstructions"``), or the face shrunk and blurred as a decoder would
 (``"degraded"``), or both; beside it, the face's exemplar detail from the person's OTHER clips
 (``exemplars.ExemplarBank.neighbours_of_each``), warped per region for a warping net, and the sketch of its
-landmarks for a net that reads one (``swaplab.model.sketch``). ``make_dataset`` serves them as endless batches
+landmarks for a net that reads one (``swaplab.face.sketch``). ``make_dataset`` serves them as endless batches
 of random windows around the inner face.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from swaplab.face import align
 from swaplab.model.detail import FINE_SCALE, PAIRS, DetailModel, DetailSpec, _with_sketch, spec_for
 from swaplab.model.models import as_unit_float
 
@@ -135,14 +136,22 @@ def training_sides(autoencoder, data, detail_data, pairs: str, banks: dict | Non
             raise ValueError(f"person {side.upper()}: {len(small[0])} faces at the model's size but {len(big[0])} "
                              "at the detail size: give the same faces in the same order")
         bank = (banks or {}).get(side)
-        recon = None if pairs == "degraded" else autoencoder.reconstruct(_inputs(small[0], pairs, inputs, seed, bank), side)
         in_size = small[0].shape[1]
+        recon = None if pairs == "degraded" else autoencoder.reconstruct(_inputs(small[0], pairs, inputs, seed, bank), side,
+                                                                        landmarks=_mesh_at(bank, in_size))
         fine = None if bank is None else (_warped_detail(bank, in_size, far_share, seed, spec.blend) if warp
                                           else _exemplar_detail(bank, in_size, spec.blend))
         if fine is not None and spec.sketch:
             fine = _sketched(fine, bank, in_size, seed)
         sides[side] = (recon, fine, *big[:2])
     return sides
+
+
+def _mesh_at(bank, size: int):
+    """(N, 478, 2) landmarks of the bank's faces at ``size`` px (what a sketched decoder draws along), or None."""
+    if bank is None or bank.mesh is None:
+        return None
+    return align.rescale_points(bank.mesh, bank.size, size)
 
 
 def _inputs(faces: np.ndarray, pairs: str, inputs, seed: int, bank=None) -> np.ndarray:
@@ -175,7 +184,7 @@ def _inputs(faces: np.ndarray, pairs: str, inputs, seed: int, bank=None) -> np.n
 def _sketched(fine: np.ndarray, bank, in_size: int, seed: int) -> np.ndarray:
     """``fine`` (N, S, S, C) int8 with each face's sketch appended (``sketch.draw`` of its landmarks, moved a little at
     random by ``sketch.jitter``, as a swap's are to the decoder's face), times ``FINE_SCALE``."""
-    from swaplab.model import sketch
+    from swaplab.face import sketch
 
     if bank.mesh is None:
         raise ValueError("this exemplar bank has no face mesh (saved before sketches): train this RUN's detail stage "
@@ -231,11 +240,12 @@ def preview_fines(banks: dict, picks: list, in_size: int, spec: DetailSpec | Non
     return out
 
 
-def preview_grid(autoencoder, net: DetailModel, faces, big, fines=(None, None)) -> np.ndarray:
+def preview_grid(autoencoder, net: DetailModel, faces, big, fines=(None, None), sketches=(None, None)) -> np.ndarray:
     """Rows of faces at the detail size; columns A, A->B, A->B + detail | B, B->B, B->B + detail.
 
     faces: [faces_a, faces_b] at the model's size (n each), big: the same faces at the detail size, fines: their
-    exemplar detail from B's bank (``preview_fines``) or None. The autoencoder's faces are upscaled bicubic, as they
+    exemplar detail from B's bank (``preview_fines``) or None; ``sketches``: the faces' sketches at the model's size, for a
+    sketched autoencoder (``models.ModelSpec.sketch``), or None. The autoencoder's faces are upscaled bicubic, as they
     would be pasted without a detail stage. Returns (n * size, 6 * size, 3) uint8.
     """
     import cv2
@@ -246,8 +256,8 @@ def preview_grid(autoencoder, net: DetailModel, faces, big, fines=(None, None)) 
         return np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_CUBIC) for f in x])
 
     cols = []
-    for small, real, fine in zip(faces, big, fines):
-        drawn = autoencoder.swap(small, to="b")  # A->B, then B->B: both drawn by B's decoder
+    for small, real, fine, sketch in zip(faces, big, fines, sketches):
+        drawn = autoencoder.swap(small, to="b", sketch=sketch)  # A->B, then B->B: both drawn by B's decoder
         cols += [as_unit_float(real), up(drawn), net.enhance(drawn, "b", fine)]
     grid = np.concatenate(list(np.concatenate(cols, axis=2)), axis=0)
     return (np.clip(grid, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)

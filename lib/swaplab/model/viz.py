@@ -31,17 +31,18 @@ from swaplab.model.models import as_unit_float
 KEEP_PREVIEWS = 8  # previews/ keeps each stage's latest this many grids, beside the doubling history
 
 
-def preview_grid(model, faces_a, faces_b) -> np.ndarray:
+def preview_grid(model, faces_a, faces_b, sketches=(None, None)) -> np.ndarray:
     """Rows of faces; columns A, A->A, A->B | B, B->B, B->A.
 
-    faces_a, faces_b: (n, S, S, 3) float32 in [0, 1] or uint8 (the same n for both).
-    Returns (n*S, 6*S, 3) uint8 RGB.
+    faces_a, faces_b: (n, S, S, 3) float32 in [0, 1] or uint8 (the same n for both); ``sketches``: their sketches
+    (n, S, S, 2) for a sketched model (each face is drawn along its own). Returns (n*S, 6*S, 3) uint8 RGB.
     """
     faces_a, faces_b = as_unit_float(faces_a), as_unit_float(faces_b)
     if len(faces_a) != len(faces_b):
         raise ValueError(f"preview_grid: {len(faces_a)} faces of A but {len(faces_b)} of B; pass as many of each")
-    cols = [faces_a, model.reconstruct(faces_a, "a"), model.swap(faces_a, to="b"),
-            faces_b, model.reconstruct(faces_b, "b"), model.swap(faces_b, to="a")]
+    sk_a, sk_b = sketches
+    cols = [faces_a, model.reconstruct(faces_a, "a", sketch=sk_a), model.swap(faces_a, to="b", sketch=sk_a),
+            faces_b, model.reconstruct(faces_b, "b", sketch=sk_b), model.swap(faces_b, to="a", sketch=sk_b)]
     rows = np.concatenate(cols, axis=2)  # (n, S, 6S, 3)
     grid = np.concatenate(list(rows), axis=0)  # (nS, 6S, 3)
     return (np.clip(grid, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)

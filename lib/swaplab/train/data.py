@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from swaplab.core import paths
 from swaplab.model import exemplars, runs
+from swaplab.model.models import MODELS, SKETCH_DROP
 from swaplab.train.augment import AugmentConfig, augment_batch
 
 
@@ -19,6 +20,8 @@ def make_dataset(images, masks, batch_size: int, seed: int, augment: AugmentConf
     images (N, S, S, 3) uint8, masks (N, S, S, 2) uint8 in {0, 255}. Shuffled, batched,
     then augmented per batch in the graph (``augment_batch``), with a stateless seed
     (seed, batch index): the stream is reproducible and ``start`` skips ahead on resume.
+    Masks of 4 channels carry the face's sketch in the last two (``load_training_arrays(sketch=True)``): it is moved
+    with the target and comes out as a fourth item, (B, S, S, 2) in [0, 1], blank for ``models.SKETCH_DROP`` of the faces.
     """
     images, masks = np.asarray(images), np.asarray(masks)
     if len(images) < batch_size:
@@ -28,20 +31,29 @@ def make_dataset(images, masks, batch_size: int, seed: int, augment: AugmentConf
     ds = ds.batch(batch_size, drop_remainder=True)  # fixed shapes: one trace of train_step
     ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter(start))
     augment = augment or AugmentConfig()
-    ds = ds.map(lambda pair, i: augment_batch(pair[0], pair[1], tf.stack([tf.cast(seed, tf.int64), i]), augment,
-                                              warp_strength),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    sketched = masks.shape[-1] == 4
+
+    def batch_of(pair, i):
+        seed_i = tf.stack([tf.cast(seed, tf.int64), i])
+        warped, target, mask = augment_batch(pair[0], pair[1], seed_i, augment, warp_strength)
+        if not sketched:
+            return warped, target, mask
+        keep = tf.random.stateless_uniform((tf.shape(mask)[0], 1, 1, 1), seed_i + 7919) >= SKETCH_DROP
+        return warped, target, mask[..., :2], mask[..., 2:] * tf.cast(keep, tf.float32)
+
+    ds = ds.map(batch_of, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
 def make_training_dataset(data_a, data_b, batch_size: int, seed: int, augment: AugmentConfig | None = None,
                           start: int = 0, warp_strength=1.0) -> tf.data.Dataset:
-    """A and B zipped into the dict ``SwapModel.train_step`` expects; data_x = (images, masks)."""
+    """A and B zipped into the dict ``SwapModel.train_step`` expects; data_x = (images, masks) (masks with the sketch:
+    ``sketch_a`` and ``sketch_b`` too)."""
     ds_a = make_dataset(*data_a, batch_size, seed, augment, start, warp_strength)
     ds_b = make_dataset(*data_b, batch_size, seed + 1, augment, start, warp_strength)
+    keys = ("warped", "target", "mask", "sketch")
     return tf.data.Dataset.zip(ds_a, ds_b).map(
-        lambda a, b: {"warped_a": a[0], "target_a": a[1], "mask_a": a[2],
-                      "warped_b": b[0], "target_b": b[1], "mask_b": b[2]})
+        lambda a, b: {**{f"{k}_a": v for k, v in zip(keys, a)}, **{f"{k}_b": v for k, v in zip(keys, b)}})
 
 
 
@@ -51,7 +63,8 @@ def load_training_data(config):
     pretrain mode the PRETRAIN_PEOPLE pooled on both sides (each side shuffles and warps them on its own)."""
     from swaplab.face.faceset import load_training_arrays
 
-    return _per_side(config, lambda folder: load_training_arrays(folder, config.image_size), _concatenated)
+    sketch = MODELS[config.model].sketch
+    return _per_side(config, lambda folder: load_training_arrays(folder, config.image_size, sketch), _concatenated)
 
 
 def load_detail_data(config):

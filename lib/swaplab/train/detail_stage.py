@@ -150,10 +150,11 @@ def _detail_plots(config, autoencoder, data, detail_data, banks: dict, history, 
     chosen = [picks(images, 3) for images, _ in data]
     small = [d[0][p] for d, p in zip(data, chosen)]
     big = [d[0][p] for d, p in zip(detail_data, chosen)]
+    sketches = [d[1][p][..., 2:] if d[1].shape[-1] == 4 else None for d, p in zip(data, chosen)]  # a sketched autoencoder's
     fines = (pairs.preview_fines(banks, chosen, config.image_size, spec=detail_spec(config)) if all(banks.values())
              else (None, None))  # A: landmarks only
     board = TensorBoardLog(out_dir, history, run_cb.step, detail.BATCH_SIZE, name="detail")
-    live = LivePlot(lambda net: pairs.preview_grid(autoencoder, net, small, big, fines), history, out_dir, config.preview_every,
+    live = LivePlot(lambda net: pairs.preview_grid(autoencoder, net, small, big, fines, sketches), history, out_dir, config.preview_every,
                     run_cb.step, config.interactive, on_draw=[board.image], name="detail",
                     title="A  A→B  A→B + detail  |  B  B→B  B→B + detail")
     return [live, board]

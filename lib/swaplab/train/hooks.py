@@ -126,8 +126,9 @@ def plots(config, data, history: list[dict], out_dir: Path, run_cb: "RunCallback
     from swaplab.model.viz import LivePlot, TensorBoardLog, preview_grid
 
     faces_a, faces_b = (images[picks(images)] for images, _ in data)
+    sketches = [masks[picks(masks)][..., 2:] if masks.shape[-1] == 4 else None for _, masks in data]  # a sketched model's
     board = TensorBoardLog(out_dir, history, run_cb.step, config.batch_size)
-    live = LivePlot(lambda model: preview_grid(model, faces_a, faces_b), history, out_dir, config.preview_every,
+    live = LivePlot(lambda model: preview_grid(model, faces_a, faces_b, sketches), history, out_dir, config.preview_every,
                     run_cb.step, config.interactive, on_draw=[board.image])
     return [live, board]  # live first: its last grid is logged before the board flushes
 

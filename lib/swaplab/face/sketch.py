@@ -38,10 +38,25 @@ SUB = 4  # sub-pixel bits of the drawing (cv2's ``shift``)
 def draw(landmarks: np.ndarray, size: int) -> np.ndarray:
     """(size, size, 2) float32: the lines and openings of a face's (478, 2) landmarks at ``size`` px in the aligned crop
     (zeros for a face with fewer points: no irises or inner lips to draw)."""
+    return _drawn(landmarks, size).astype(np.float32) * (SCALE / 255.0)
+
+
+def for_decoder(landmarks, size: int) -> np.ndarray:
+    """(N, size, size, 2) uint8 in [0, 255]: the sketch of each face's (478, 2) landmarks (N, 478, 2), at ``size`` px in
+    the aligned crop, as a sketched autoencoder reads it (``models.ModelSpec.sketch``; /255 into [0, 1]). Training
+    stacks it on the face's masks, so the augmentation moves it with the target face."""
+    landmarks = np.asarray(landmarks, np.float32)
+    if not len(landmarks):
+        return np.zeros((0, size, size, CHANNELS), np.uint8)
+    return np.stack([_drawn(lm, size) for lm in landmarks])
+
+
+def _drawn(landmarks: np.ndarray, size: int) -> np.ndarray:
+    """(size, size, 2) uint8: ``draw``'s lines and openings at 255."""
     out = np.zeros((CHANNELS, size, size), np.uint8)
     pts = np.asarray(landmarks, np.float64)
     if pts.shape != (478, 2) or not np.isfinite(pts).all():
-        return np.zeros((size, size, CHANNELS), np.float32)
+        return np.zeros((size, size, CHANNELS), np.uint8)
     fixed = np.round(pts * (1 << SUB)).astype(np.int32)
     width = max(1, int(round(size / 128)))  # 2 px at 256: a line the net sees at every scale
     lines, openings = out
@@ -54,7 +69,7 @@ def draw(landmarks: np.ndarray, size: int) -> np.ndarray:
         r = int(round(radius * (1 << SUB)))
         cv2.circle(openings, c, r, 255, -1, cv2.LINE_AA, SUB)
         cv2.circle(lines, c, r, 255, width, cv2.LINE_AA, SUB)
-    return np.moveaxis(out, 0, -1).astype(np.float32) * (SCALE / 255.0)
+    return np.moveaxis(out, 0, -1)
 
 
 def jitter(landmarks: np.ndarray, size: int, in_size: int, rng: np.random.Generator) -> np.ndarray:
