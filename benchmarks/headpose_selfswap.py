@@ -8,11 +8,12 @@ after a point in time hold poses the frames before it lack. This benchmark:
    collected with 01_collect's time range (``collect.sources.add_sources(..., time_ranges=["0-T"])``, which cuts it
    into a file of its own); A = the other GIF (``--a``), whole. Both aligned with ``align.build.align_person``,
    keeping near-duplicates (``DEDUPE``: the GIF is too short for 02's default to leave a batch of faces).
-2. **Training**: the default CPU recipe for ``--minutes`` (both stages), from scratch.
-3. **Self-swap** of the rest of B's GIF (from T to its end: ``SwapOptions.start``), after the leak guard (the GIF's
-   SHA-256 against what the run trained on; the cut is a different file, so the guard passes: the held-out frames
-   are unseen by their time range, which the benchmark sets, not by the guard).
-4. **Judge** (``evaluate.evaluate_swap`` over the same range, with the run's exemplars): per frame the self-swap's,
+2. **Training**: the default CPU recipe (or ``--model``) for ``--minutes`` (both stages), from scratch.
+3. **Self-swap** of the rest of B's GIF (from T to its end), cut into a clip of its own as 01_collect cuts B's part
+   (``held_out_clip``), after the leak guard (``judge.provenance.check_clip``: by SHA-256, then by the faces' motion
+   against the trained sources'): the guard judges the frames that are swapped. (Swapping the whole GIF from T,
+   as before the guard looked at content, is refused: its first part is what B trained on.)
+4. **Judge** (``evaluate.evaluate_swap`` over the held-out clip, with the run's exemplars): per frame the self-swap's,
    the lookup baseline's and the perfect 64 / 128 px models' fine detail, and each frame's distance to its nearest
    exemplar; split into the judge's distance thirds (``judge.lookup.thirds``, near / middle / far) with the perfect
    64 px model added to each third (05's table gives the swap and the lookup only).
@@ -55,6 +56,19 @@ def prepare_project(data_dir: Path, project: str, a: str, b: str, split_s: float
         print(f"{person}: {key} {rng or 'whole'}: {len(fs)} faces kept", flush=True)
 
 
+def held_out_clip(data_dir: Path, project: str, gif: Path, split_s: float, duration: float) -> Path:
+    """The GIF from ``split_s`` to its end as a clip of its own, cut as 01_collect cuts B's part (``add_sources`` with a
+    time range, under the person folder "heldout", which nothing trains on): the leak guard then judges the frames the
+    benchmark swaps, not the whole GIF, whose first part B trained on."""
+    from swaplab.collect import sources
+    from swaplab.core import media, paths
+
+    shutil.rmtree(paths.person_dir(data_dir, project, "heldout"), ignore_errors=True)
+    sources.add_sources(data_dir, project, "heldout", [str(gif)], time_ranges=[f"{split_s:.2f}-{duration:.2f}"], progress=False)
+    (clip,) = media.video_files(paths.sources_dir(data_dir, project, "heldout"))
+    return clip
+
+
 def yaws(clip: Path, start: float) -> list[float]:
     """The head's yaw (degrees, MediaPipe) in each frame of ``clip`` from ``start`` with a face."""
     from swaplab.core import video
@@ -89,13 +103,12 @@ def run(args) -> dict:
     prepare_project(data_dir, args.project, args.a, args.b, split_s, args.dedupe)
     run_dir, trained = train_run(data_dir, weights_dir, args.project, args.run, args.minutes, args.seed, args.batch_size, args.model)
     print(f"trained {trained}", flush=True)
-    swapped = work / "b2b.mp4"
-    report = self_swap(gif, run_dir, swapped, "b2b", start=split_s)
+    swapped, held = work / "b2b.mp4", held_out_clip(data_dir, args.project, gif, split_s, info.duration)
+    report = self_swap(held, run_dir, swapped, "b2b")
     faces_b = paths.faces_dir(data_dir, args.project, "b")
-    result = judge(gif, swapped, run_dir, faces_b, {"a": paths.faces_dir(data_dir, args.project, "a")}, report,
-                   start=split_s)
+    result = judge(held, swapped, run_dir, faces_b, {"a": paths.faces_dir(data_dir, args.project, "a")}, report)
     pf, s = result["per_frame"], result["summary"]
-    trained_yaw, held_yaw = faceset.FaceSet(faces_b).values("yaw"), yaws(gif, split_s)
+    trained_yaw, held_yaw = faceset.FaceSet(faces_b).values("yaw"), yaws(held, 0.0)
     lo, hi = float(trained_yaw.min()), float(trained_yaw.max())
     pose = {"trained_yaw": [lo, hi], "held_out_yaw": [min(held_yaw), max(held_yaw)],
             "held_out_beyond": sum(not lo <= y <= hi for y in held_yaw), "held_out_faces": len(held_yaw)}
@@ -115,7 +128,7 @@ def show(r: dict) -> None:
             print(f"B trained on yaw {p['trained_yaw'][0]:.0f}..{p['trained_yaw'][1]:.0f} deg; the held-out faces turn "
               f"{p['held_out_yaw'][0]:.0f}..{p['held_out_yaw'][1]:.0f} deg, {p['held_out_beyond']} of {p['held_out_faces']} "
               "beyond what B trained on")
-    print(f"held out: {r['frames_held_out']} frames from {r['split_s']} s (frame {r['first_held_out_frame']}) to "
+    print(f"held out: {r['frames_held_out']} frames from {r['split_s']} s (the held-out clip's frame {r['first_held_out_frame']}) to "
           f"{r['duration_s']} s; exemplars: {r['exemplars']}")
     print(f"{'third':>8} {'n':>3} {'distance %':>12} {'self-swap':>9} {'lookup':>7} {'perfect64':>9} {'perfect128':>10}")
     worst = None

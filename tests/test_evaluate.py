@@ -166,7 +166,7 @@ def test_jitter_is_zero_for_steady_motion_and_grows_with_shake():
 def _model(size, draw, seen=None):
     """A stand-in with ``SwapModel.reconstruct``'s contract: (N, size, size, 3) uint8 (it converts them) or
     [0, 1] floats in, ``draw``(faces in [0, 1]) out; the dtypes it was given go to ``seen``."""
-    def reconstruct(x, side, batch_size):
+    def reconstruct(x, side, batch_size, landmarks=None):
         x = np.asarray(x)
         assert x.shape[1:] == (size, size, 3)
         if seen is not None:
@@ -213,6 +213,18 @@ def test_reconstruction_metrics_with_a_real_untrained_model(clip):
     assert r["faces"] == 4 and 0 <= r["ssim"] < 0.5 and 0 < r["psnr"] < 20  # random weights rebuild nothing
 
 
+def test_reconstruction_of_a_sketched_model_reads_the_faces_landmarks(clip, galleries):
+    from swaplab.model.models import build_swap_model
+
+    model = build_swap_model("slim_sketch")
+    faces, masks, points = evaluate.aligned_video_faces(clip, 128, max_faces=3, landmarks=True)  # crops at 2x the model's
+    assert points.shape == (3, 478, 2) and (points > 0).all() and (points < 128).all()
+    drawn = evaluate.reconstruction_metrics(model, faces, "a", masks, landmarks=points)
+    assert drawn["faces"] == 3 and drawn["ssim"] != evaluate.reconstruction_metrics(model, faces, "a", masks)["ssim"]
+    held = evaluate.held_back_faces(clip, galleries["s1"], 64, max_faces=2, landmarks=True)
+    assert len(held) == 4 and held[2].shape == (2, 478, 2) and held[3] is None
+
+
 def test_plot_and_strip(tmp_path, self_result, clip):
     fig = figures.plot_metrics(self_result, evaluate.TARGETS, tmp_path, label="SEEN: test")
     assert len(fig.axes) == 6 and fig.get_suptitle().startswith("SEEN: test") and (tmp_path / "metrics_per_frame.png").stat().st_size > 20_000
@@ -227,6 +239,7 @@ def test_held_back_faces_refuses_a_training_source(galleries, clip, tmp_path):
     trained = assets.fetch(S1_GALLERY, data_dir=tmp_path)
     faces, masks, why = evaluate.held_back_faces(trained, galleries["s1"], 64, max_faces=3)
     assert faces.shape == (0, 64, 64, 3) and masks.shape == (0, 64, 64) and "training sources" in why
+    assert evaluate.held_back_faces(trained, galleries["s1"], 64, max_faces=3, landmarks=True)[2].shape == (0, 478, 2)
     faces, masks, why = evaluate.held_back_faces(clip, galleries["s1"], 64, max_faces=3)
     assert faces.shape == (3, 64, 64, 3) and masks.shape == (3, 64, 64) and why is None
 

@@ -126,3 +126,7 @@ def test_a_sketched_model_checks_its_sketches():
     with pytest.raises(ValueError, match="2 landmark sets for 3 faces"):
         model.swap(faces, landmarks=np.zeros((2, 478, 2)))
     assert build_swap_model("tiny").swap(faces, landmarks=np.zeros((3, 478, 2))).shape == (3, SIZE, SIZE, 3)
+    side = (faces.astype(np.uint8), np.zeros((3, SIZE, SIZE, 2), np.uint8))  # masks without the sketch's channels
+    plain = next(iter(make_training_dataset(side, side, 3, 0)))
+    with pytest.raises(ValueError, match="tiny_sketch.*sketch=True"):
+        model.train_step(plain)

@@ -11,7 +11,7 @@ FLOPs of encoder + one decoder, counted from layer shapes by ``flops_per_face``:
 name        size   params       train GFLOP / face   meant for
 ==========  =====  ===========  ===================  =====================================
 original    64     ~82 M        ~11.4                the classic DeepFakes net (GPU)
-slim        64     ~6.5 M       ~0.49                a 2-core CPU (the default: ``DEFAULT_CPU_MODEL``)
+slim        64     ~6.5 M       ~0.49                a 2-core CPU (``slim_sketch``, the default: ``DEFAULT_CPU_MODEL``)
 lite        64     ~17.6 M      ~1.8                 a bigger CPU, or long runs (the old default)
 lite128     128    ~17.8 M      ~2.5                 long CPU runs on big faces (sharper ceiling)
 hd128       128    ~71 M        ~9.6                 GPU users who want 128 px
@@ -38,6 +38,12 @@ is far from its capacity, and what limits a 30-minute CPU run is how many update
 equal CPU minutes slim makes ~2.9x lite's steps and, at twice lite's learning rate, leaves the
 soft "mean face" sooner (self-swap SSIM 0.876 against 0.838 after 12 core-minutes;
 docs/ablation.md). lite has more room for long runs.
+
+"slim_sketch", "lite_sketch" (and "tiny_sketch" for tests) are those nets whose decoders also read the face's
+**sketch** (``swaplab.face.sketch``: lips, lids and irises as lines and openings, from the landmarks a swap has
+anyway), stacked by space-to-depth onto every decoder scale. The classic decoder draws a mouth only as open as its
+code and its face set say: when A opens the mouth wider than B ever did, B's decoder draws it half closed
+(docs/novel.md). A sketched decoder draws B's lips where A's are. It costs ~15 % of the steps per CPU minute.
 
 "lite128" is lite's body at 128 px in and out. A 64 px face pasted into a video where the
 face's crop spans ~180 px (GRID at 360x288; more at 480p and up) is stretched ~3x and looks
@@ -91,11 +97,13 @@ MODELS: dict[str, ModelSpec] = {
     # 32 px and ~0.6 M params: for tests and smoke runs of the notebooks, not for real swaps
     "tiny": ModelSpec(32, "s2d", 32, (64, 128), 3, 64, 4, 64, 64, (32,), "d2s"),
 }
-# the same nets whose decoders also draw along the input face's lips, lids and irises (``SKETCHED``)
+# the same nets whose decoders also draw along the input face's lips, lids and irises (``ModelSpec.sketch``)
 MODELS.update({f"{name}_sketch": replace(MODELS[name], sketch=True) for name in ("slim", "lite", "tiny")})
 
 
-DEFAULT_CPU_MODEL = "slim"  # chosen by benchmarks/quality_curve.py at equal CPU minutes (docs/ablation.md)
+# slim chosen by benchmarks/quality_curve.py at equal CPU minutes (docs/ablation.md); its decoders draw along the
+# input's sketch since the novel-expression and head-pose benchmarks (docs/novel.md: the mouth opens and follows)
+DEFAULT_CPU_MODEL = "slim_sketch"
 
 
 def _conv(filters, kernel, strides=1, dtype=None, name=None):
@@ -188,7 +196,7 @@ class SwapModel(keras.Model):
         # one trace per side for any batch size: inference never retraces
         self._swap_fns = {
             side: tf.function(lambda x, s, d=dec: self._decode(d, self.encoder(x, training=False), s, False),
-                              input_signature=[spec, sketch_spec], reduce_retracing=True)
+                              input_signature=[spec, sketch_spec], reduce_retracing=True, autograph=False)
             for side, dec in (("a", decoder_a), ("b", decoder_b))
         }
 
@@ -204,10 +212,13 @@ class SwapModel(keras.Model):
         """Reconstruct ``faces`` with both decoders: (B, S, S, 3) -> two (B, S, S, 3) (a sketched model draws them
         without a sketch, as it learned to for ``SKETCH_DROP`` of its faces)."""
         z = self.encoder(faces, training=training)
-        sketch = tf.zeros(tf.concat([tf.shape(faces)[:3], [SKETCH_CHANNELS]], 0), faces.dtype)
+        sketch = tf.zeros(tf.concat([tf.shape(faces)[:3], [SKETCH_CHANNELS]], 0), faces.dtype) if self.sketched else None
         return self._decode(self.decoder_a, z, sketch, training), self._decode(self.decoder_b, z, sketch, training)
 
     def _side_losses(self, data, training):
+        if self.sketched and not {"sketch_a", "sketch_b"} <= set(data):
+            raise ValueError(f"MODEL={self.model_name!r} draws along the faces' sketches, but the batches carry none: give "
+                             "masks with the sketch's two channels (faceset.load_training_arrays(..., sketch=True))")
         n = tf.shape(data["warped_a"])[0]
         # one encoder call on A and B together: a batch twice as big runs nearer peak
         z = self.encoder(tf.concat([data["warped_a"], data["warped_b"]], 0), training=training)
