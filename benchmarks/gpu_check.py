@@ -10,7 +10,7 @@ perfect 64 px model's on the same frames: above 1 is sharper than any 64 px CPU 
     python benchmarks/gpu_check.py                        # on the GPU machine: ~8 minutes
     python benchmarks/gpu_check.py --tiny --cpu-ok        # the same code path on a CPU with tiny sizes (a test runs it)
 
-``--tiny`` uses the ``tiny`` model (32 px, detail at 128), two s1 clips and one s2 clip aligned at
+``--tiny`` uses the ``tiny_sketch`` model (32 px, detail at 128), two s1 clips and one s2 clip aligned at
 128 px and a short budget: it checks that the mixed_float16 path runs end to end (loss scaling
 included), not how well. Without a GPU and without ``--cpu-ok`` it stops at once with one line.
 """
@@ -60,7 +60,7 @@ def check(args) -> dict:
     data_dir, weights_dir = Path(args.data_dir), Path(args.weights_dir)
     prepare(data_dir, args.project, args.tiny)
     prepared = time.perf_counter() - t0
-    config = train.TrainConfig(project=args.project, run="gpu_check", model="tiny" if args.tiny else args.model,
+    config = train.TrainConfig(project=args.project, run="gpu_check", model="tiny_sketch" if args.tiny else args.model,
                                batch_size=8 if args.tiny else 32, steps=10**7, time_budget_min=args.minutes,
                                precision="mixed_float16", detail_size=128 if args.tiny else 256, data_dir=str(data_dir),
                                weights_dir=str(weights_dir), preview_every=10**6, save_every=10**6, log_every=10)
@@ -89,7 +89,7 @@ def check(args) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="lite128", help="the autoencoder (128 px: lite128 or hd128)")
+    ap.add_argument("--model", default="lite128_sketch", help="the autoencoder (128 px: lite128[_sketch] or hd128[_sketch])")
     ap.add_argument("--minutes", type=float, default=4.0, help="training minutes, both stages (DETAIL_SHARE of them: the detail stage)")
     ap.add_argument("--seconds", type=float, default=None, help="seconds of each clip to swap and score (None: all 3 s)")
     ap.add_argument("--project", default="gpucheck")

@@ -27,5 +27,5 @@ def test_the_mixed_float16_cascade_runs_end_to_end_on_the_cpu(tmp_path):
     r = _run(tmp_path, "--tiny", "--cpu-ok", "--minutes", "0.4", "--seconds", "1.0")
     assert r.returncode == 0, r.stderr[-2000:]
     last = r.stdout.strip().splitlines()[-1]
-    assert "tiny mixed_float16:" in last and "steps/s, detail stage" in last and "self-swap fine detail" in last, last
+    assert "tiny_sketch mixed_float16:" in last and "steps/s, detail stage" in last and "self-swap fine detail" in last, last
     assert (tmp_path / "weights" / "gpucheck" / "gpu_check" / "detail.weights.h5").exists()

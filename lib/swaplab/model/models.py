@@ -39,7 +39,7 @@ equal CPU minutes slim makes ~2.9x lite's steps and, at twice lite's learning ra
 soft "mean face" sooner (self-swap SSIM 0.876 against 0.838 after 12 core-minutes;
 docs/ablation.md). lite has more room for long runs.
 
-"slim_sketch", "lite_sketch" (and "tiny_sketch" for tests) are those nets whose decoders also read the face's
+"slim_sketch" (the CPU default), "lite_sketch", "lite128_sketch", "hd128_sketch" (and "tiny_sketch" for tests) are those nets whose decoders also read the face's
 **sketch** (``swaplab.face.sketch``: lips, lids and irises as lines and openings, from the landmarks a swap has
 anyway), stacked by space-to-depth onto every decoder scale. The classic decoder draws a mouth only as open as its
 code and its face set say: when A opens the mouth wider than B ever did, B's decoder draws it half closed
@@ -98,7 +98,7 @@ MODELS: dict[str, ModelSpec] = {
     "tiny": ModelSpec(32, "s2d", 32, (64, 128), 3, 64, 4, 64, 64, (32,), "d2s"),
 }
 # the same nets whose decoders also draw along the input face's lips, lids and irises (``ModelSpec.sketch``)
-MODELS.update({f"{name}_sketch": replace(MODELS[name], sketch=True) for name in ("slim", "lite", "tiny")})
+MODELS.update({f"{name}_sketch": replace(MODELS[name], sketch=True) for name in ("slim", "lite", "lite128", "hd128", "tiny")})
 
 
 # slim chosen by benchmarks/quality_curve.py at equal CPU minutes (docs/ablation.md); its decoders draw along the
