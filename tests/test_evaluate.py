@@ -221,7 +221,7 @@ def test_reconstruction_of_a_sketched_model_reads_the_faces_landmarks(clip, gall
     assert points.shape == (3, 478, 2) and (points > 0).all() and (points < 128).all()
     drawn = evaluate.reconstruction_metrics(model, faces, "a", masks, landmarks=points)
     assert drawn["faces"] == 3 and drawn["ssim"] != evaluate.reconstruction_metrics(model, faces, "a", masks)["ssim"]
-    held = evaluate.held_back_faces(clip, galleries["s1"], 64, max_faces=2, landmarks=True)
+    held = evaluate.held_back_faces(clip, galleries["s1"], 64, max_faces=2)
     assert len(held) == 4 and held[2].shape == (2, 478, 2) and held[3] is None
 
 
@@ -237,10 +237,10 @@ def test_plot_and_strip(tmp_path, self_result, clip):
 
 def test_held_back_faces_refuses_a_training_source(galleries, clip, tmp_path):
     trained = assets.fetch(S1_GALLERY, data_dir=tmp_path)
-    faces, masks, why = evaluate.held_back_faces(trained, galleries["s1"], 64, max_faces=3)
+    faces, masks, _, why = evaluate.held_back_faces(trained, galleries["s1"], 64, max_faces=3)
     assert faces.shape == (0, 64, 64, 3) and masks.shape == (0, 64, 64) and "training sources" in why
-    assert evaluate.held_back_faces(trained, galleries["s1"], 64, max_faces=3, landmarks=True)[2].shape == (0, 478, 2)
-    faces, masks, why = evaluate.held_back_faces(clip, galleries["s1"], 64, max_faces=3)
+    assert evaluate.held_back_faces(trained, galleries["s1"], 64, max_faces=3)[2].shape == (0, 478, 2)
+    faces, masks, _, why = evaluate.held_back_faces(clip, galleries["s1"], 64, max_faces=3)
     assert faces.shape == (3, 64, 64, 3) and masks.shape == (3, 64, 64) and why is None
 
 

@@ -22,6 +22,9 @@ import numpy as np
 
 from swaplab.core.files import read_json, write_json
 from swaplab.face import align
+from swaplab.face import sketch as drawing
+
+MASK_CHANNELS = 2  # face hull, eyes + brows + mouth; a sketched model's training masks carry its sketch after them
 
 FACE_SIZE = 256  # px side of the saved crops; training resizes down from it
 _ROW_KEYS = ("source", "frame", "face", "file", "landmarks", "kept", "why")  # what every index row must have
@@ -250,6 +253,11 @@ def _sha256(source: Path) -> str:
     return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
+def sketch_of(masks):
+    """The sketch channels of training masks (``load_training_arrays(sketch=True)``), or None for masks without."""
+    return masks[..., MASK_CHANNELS:] if masks.shape[-1] > MASK_CHANNELS else None
+
+
 def load_training_arrays(faces_dir: str | Path, size: int, sketch: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(images, masks) of the KEPT faces at ``size`` px, for training.
 
@@ -261,8 +269,6 @@ def load_training_arrays(faces_dir: str | Path, size: int, sketch: bool = False)
     from concurrent.futures import ThreadPoolExecutor
 
     import cv2
-
-    from swaplab.face import sketch as drawing
 
     fs = FaceSet(faces_dir, must_exist=False)
     rows = fs.kept()

@@ -107,9 +107,9 @@ def aligned_video_faces(path: str | Path, size: int, max_faces: int = 64, start:
 
 
 def held_back_faces(video_path: str | Path, faces_dir: str | Path, size: int, max_faces: int = 64,
-                    start: float = 0.0, duration: float | None = None, landmarks: bool = False) -> tuple:
-    """(crops, masks, None) of a video's faces if the person's face set was NOT made from it, else (empty, empty, why);
-    with ``landmarks`` (crops, masks, landmarks, why).
+                    start: float = 0.0, duration: float | None = None) -> tuple:
+    """(crops, masks, landmarks, None) of a video's faces if the person's face set was NOT made from it (as
+    ``aligned_video_faces(landmarks=True)``), else (empty, empty, empty, why).
 
     Training sees exactly the face set, so a clip that is not among its sources
     (by name, or by SHA-256 in 01_collect's manifest) is held back: the demo's
@@ -124,9 +124,8 @@ def held_back_faces(video_path: str | Path, faces_dir: str | Path, size: int, ma
     video_path = Path(video_path)
     if video_path.stem in fs.summary.get("sources", {}) or (video_path.is_file() and assets.sha256_of(video_path) in digests):
         why = f"{video_path.name} is one of {fs.person}'s training sources, so its faces are not held back"
-        empty = (np.zeros((0, size, size, 3), np.uint8), np.zeros((0, size, size), np.uint8), np.zeros((0, 478, 2), np.float32))
-        return (*empty[:3 if landmarks else 2], why)
-    return (*aligned_video_faces(video_path, size, max_faces, start, duration, landmarks), None)
+        return np.zeros((0, size, size, 3), np.uint8), np.zeros((0, size, size), np.uint8), np.zeros((0, 478, 2), np.float32), why
+    return (*aligned_video_faces(video_path, size, max_faces, start, duration, landmarks=True), None)
 
 
 def held_back_reconstruction(config: EvalConfig, model) -> dict[str, dict]:
@@ -136,7 +135,7 @@ def held_back_reconstruction(config: EvalConfig, model) -> dict[str, dict]:
     sides = {config.person_a: "a", config.person_b: "b"}
     source, target = sides[config.source], sides[config.target]
     held, masks, points, why = held_back_faces(config.input_path, config.faces[config.source], model.image_size,
-                                               config.holdout_faces, config.swap["start"], config.swap["duration"], landmarks=True)
+                                               config.holdout_faces, config.swap["start"], config.swap["duration"])
     scores = {source: reconstruction_metrics(model, held, source, masks, reason=why, landmarks=points)}
     if target != source:
         scores[target] = reconstruction_metrics(model, held[:0], target, reason=f"no held-back video of {config.target} "

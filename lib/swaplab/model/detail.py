@@ -259,7 +259,8 @@ class Cascade:
         import time
 
         t0 = time.perf_counter()
-        out = self.autoencoder.swap(faces, to=to, batch_size=batch_size, landmarks=self._at_input(landmarks))
+        at_input = self._at_input(landmarks)
+        out = self.autoencoder.swap(faces, to=to, batch_size=batch_size, **({} if at_input is None else {"landmarks": at_input}))
         t1 = time.perf_counter()
         if self.detail is not None and detail:
             out = self.detail.enhance(out, to, self.exemplar_detail(landmarks, to, tracks))

@@ -60,8 +60,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from swaplab.face import sketch as drawing
+from swaplab.face.sketch import CHANNELS as SKETCH_CHANNELS  # lines, openings
+
 LEAK = 0.1  # LeakyReLU slope of the original DeepFakes code
-SKETCH_CHANNELS = 2  # ``swaplab.face.sketch.CHANNELS``: lines, openings
 SKETCH_DROP = 0.1  # share of a sketched model's training faces shown no sketch, so it still draws without landmarks
 
 
@@ -137,7 +139,7 @@ def _encoder(spec: ModelSpec, size: int, dtype) -> keras.Model:
     return keras.Model(inp, x, name="encoder")
 
 
-def _with_sketch(x, sketch, size: int, dtype, name: str):
+def _stack_sketch(x, sketch, size: int, dtype, name: str):
     """``x`` (B, h, w, c) with the sketch (B, S, S, 2) moved to h x w by space-to-depth appended: every line at full
     resolution, stacked in channels (no blur), so the layer after it can draw exactly along it."""
     if sketch is None:
@@ -154,8 +156,8 @@ def _decoder(spec: ModelSpec, size: int, dtype, name: str) -> keras.Model:
     sketch = keras.Input((size, size, SKETCH_CHANNELS), name="sketch") if spec.sketch else None
     x = inp
     for i, f in enumerate(spec.dec_filters):
-        x = _upscale(_with_sketch(x, sketch, size, dtype, f"up{i}"), f, dtype, f"up{i}")
-    x = _with_sketch(x, sketch, size, dtype, "out")
+        x = _upscale(_stack_sketch(x, sketch, size, dtype, f"up{i}"), f, dtype, f"up{i}")
+    x = _stack_sketch(x, sketch, size, dtype, "out")
     if spec.out == "d2s":  # (B, S/2, S/2, 12) -> (B, S, S, 3)
         x = _conv(12, 3, dtype=dtype, name="out_conv")(x)
         x = keras.layers.Lambda(lambda t: tf.nn.depth_to_space(t, 2), dtype=dtype, name="out_shuffle")(x)
@@ -291,12 +293,13 @@ class SwapModel(keras.Model):
         return np.concatenate(out) if out else np.zeros((0, s, s, 3), np.float32)
 
     def _sketches(self, chunk, landmarks, sketch, i: int, n: int) -> np.ndarray:
-        """(B, S, S, 2) float32 in [0, 1]: the chunk's sketches for a sketched model (zeros without, or for others)."""
-        if self.sketched and sketch is not None:
+        """(B, S, S, 2) float32 in [0, 1]: the chunk's sketches for a sketched model (zeros without landmarks); for a
+        plain model, which ignores them, an empty batch (nothing drawn or copied per call)."""
+        if not self.sketched:
+            return np.zeros((0, *chunk.shape[1:3], SKETCH_CHANNELS), np.float32)
+        if sketch is not None:
             return as_unit_float(sketch[i:i + n])
-        if self.sketched and landmarks is not None:
-            from swaplab.face import sketch as drawing
-
+        if landmarks is not None:
             return drawing.for_decoder(landmarks[i:i + n], self.image_size).astype(np.float32) / 255.0
         return np.zeros((*chunk.shape[:3], SKETCH_CHANNELS), np.float32)
 

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from swaplab.core import paths
+from swaplab.face.faceset import MASK_CHANNELS, sketch_of
 from swaplab.model import exemplars, runs
 from swaplab.model.models import MODELS, SKETCH_DROP
 from swaplab.train.augment import AugmentConfig, augment_batch
@@ -31,7 +32,7 @@ def make_dataset(images, masks, batch_size: int, seed: int, augment: AugmentConf
     ds = ds.batch(batch_size, drop_remainder=True)  # fixed shapes: one trace of train_step
     ds = tf.data.Dataset.zip(ds, tf.data.Dataset.counter(start))
     augment = augment or AugmentConfig()
-    sketched = masks.shape[-1] == 4
+    sketched = sketch_of(masks) is not None
 
     def batch_of(pair, i):
         seed_i = tf.stack([tf.cast(seed, tf.int64), i])
@@ -39,7 +40,7 @@ def make_dataset(images, masks, batch_size: int, seed: int, augment: AugmentConf
         if not sketched:
             return warped, target, mask
         keep = tf.random.stateless_uniform((tf.shape(mask)[0], 1, 1, 1), seed_i + 7919) >= SKETCH_DROP
-        return warped, target, mask[..., :2], mask[..., 2:] * tf.cast(keep, tf.float32)
+        return warped, target, mask[..., :MASK_CHANNELS], sketch_of(mask) * tf.cast(keep, tf.float32)
 
     ds = ds.map(batch_of, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)

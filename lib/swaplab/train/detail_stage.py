@@ -144,13 +144,14 @@ def _build_detail(config, spec, strategy, dtype):
 def _detail_plots(config, autoencoder, data, detail_data, banks: dict, history, out_dir: Path, run_cb) -> list:
     """The detail stage's live loss and preview grid (A, A->B, A->B + detail | B, B->B, B->B + detail at
     DETAIL_SIZE, on the same faces every time) and its TensorBoard curves, beside the autoencoder's."""
+    from swaplab.face.faceset import sketch_of
     from swaplab.model import detail, pairs
     from swaplab.model.viz import LivePlot, TensorBoardLog
 
     chosen = [picks(images, 3) for images, _ in data]
     small = [d[0][p] for d, p in zip(data, chosen)]
     big = [d[0][p] for d, p in zip(detail_data, chosen)]
-    sketches = [d[1][p][..., 2:] if d[1].shape[-1] == 4 else None for d, p in zip(data, chosen)]  # a sketched autoencoder's
+    sketches = [sketch_of(d[1][p]) for d, p in zip(data, chosen)]  # a sketched autoencoder's, else None
     fines = (pairs.preview_fines(banks, chosen, config.image_size, spec=detail_spec(config)) if all(banks.values())
              else (None, None))  # A: landmarks only
     board = TensorBoardLog(out_dir, history, run_cb.step, detail.BATCH_SIZE, name="detail")

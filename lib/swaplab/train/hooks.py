@@ -123,10 +123,11 @@ class RunCallback(keras.callbacks.Callback):
 def plots(config, data, history: list[dict], out_dir: Path, run_cb: "RunCallback") -> list:
     """The preview and loss plots (``viz.LivePlot``) and the TensorBoard log, on a fixed set of faces
     evenly spread over each set, so previews are comparable over time."""
+    from swaplab.face.faceset import sketch_of
     from swaplab.model.viz import LivePlot, TensorBoardLog, preview_grid
 
     faces_a, faces_b = (images[picks(images)] for images, _ in data)
-    sketches = [masks[picks(masks)][..., 2:] if masks.shape[-1] == 4 else None for _, masks in data]  # a sketched model's
+    sketches = [sketch_of(masks[picks(masks)]) for _, masks in data]  # a sketched model's, else None
     board = TensorBoardLog(out_dir, history, run_cb.step, config.batch_size)
     live = LivePlot(lambda model: preview_grid(model, faces_a, faces_b, sketches), history, out_dir, config.preview_every,
                     run_cb.step, config.interactive, on_draw=[board.image])
