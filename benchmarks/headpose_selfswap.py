@@ -101,7 +101,8 @@ def run(args) -> dict:
     info = video.probe(gif)
     split_s = round(args.split * info.duration, 2)
     prepare_project(data_dir, args.project, args.a, args.b, split_s, args.dedupe)
-    run_dir, trained = train_run(data_dir, weights_dir, args.project, args.run, args.minutes, args.seed, args.batch_size, args.model)
+    run_dir, trained = train_run(data_dir, weights_dir, args.project, args.run, args.minutes, args.seed, args.batch_size, args.model,
+                                 args.expressions)
     print(f"trained {trained}", flush=True)
     swapped, held = work / "b2b.mp4", held_out_clip(data_dir, args.project, gif, split_s, info.duration)
     report = self_swap(held, run_dir, swapped, "b2b")
@@ -158,6 +159,7 @@ def main() -> int:
     ap.add_argument("--batch-size", type=int, default=16, help="03_train's BATCH_SIZE (at most the faces B trains on)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default="", help="03_train's MODEL (default: the CPU default), e.g. slim_sketch")
+    ap.add_argument("--expressions", type=float, default=None, help="03_train's EXPRESSIONS (default: its default)")
     ap.add_argument("--out", default="", help="write the result JSON here")
     ap.add_argument("--show", default="", help="print the figures of a result JSON this benchmark wrote, and exit")
     args = ap.parse_args()

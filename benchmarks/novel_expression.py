@@ -112,8 +112,9 @@ def remove_open_faces(faces_dir: Path, cut: float) -> tuple[int, int]:
 
 
 def train_run(data_dir: Path, weights_dir: Path, project: str, run: str, minutes: float, seed: int,
-              batch_size: int = 16, model: str | None = None) -> tuple[Path, dict]:
-    """Train the default CPU recipe (or ``model``) from scratch for ``minutes`` (both stages); (run folder, record)."""
+              batch_size: int = 16, model: str | None = None, expressions: float | None = None) -> tuple[Path, dict]:
+    """Train the default CPU recipe (or ``model``, or ``expressions``: 03_train's EXPRESSIONS) from scratch for ``minutes``
+    (both stages); (run folder, record)."""
     from swaplab.core import paths
     from swaplab.train import loop as train
 
@@ -121,12 +122,13 @@ def train_run(data_dir: Path, weights_dir: Path, project: str, run: str, minutes
     shutil.rmtree(run_dir, ignore_errors=True)  # a benchmark starts from scratch
     config = train.TrainConfig(project=project, run=run, steps=10**7, time_budget_min=minutes, data_dir=str(data_dir),
                                weights_dir=str(weights_dir), seed=seed, batch_size=batch_size, detail_steps=10**7, preview_every=10**6,
-                               save_every=10**6, **({"model": model} if model else {}))
+                               save_every=10**6, **({"model": model} if model else {}),
+                               **({"expressions": expressions} if expressions is not None else {}))
     before, t0 = load(), time.perf_counter()
     report = train.train(config)
     record = {"minutes": minutes, "wall_min": round((time.perf_counter() - t0) / 60, 1), "load_before": before,
               "load_after": load(), "model": report.get("model"), "steps": report.get("steps_done"),
-              "faces_per_s": report.get("faces_per_s"), "batch_size": batch_size, "detail_steps": (report.get("detail") or {}).get("steps_done"),
+              "faces_per_s": report.get("faces_per_s"), "batch_size": batch_size, "expressions": config.expressions, "detail_steps": (report.get("detail") or {}).get("steps_done"),
               "detail_size": (report.get("detail") or {}).get("size")}
     return run_dir, record
 
@@ -249,7 +251,8 @@ def run(args) -> dict:
     print(f"{clip.name}: {len(novel)} of {len(gaps)} frames open (inner-lip gap >= {cut:.3f} of the eye span; "
           f"the clip's widest {values.max():.3f}); dropped {dropped} faces of B's set at or above it, {kept} kept", flush=True)
     if not args.reuse:
-        run_dir, trained = train_run(data_dir, weights_dir, args.project, args.run, args.minutes, args.seed, model=args.model)
+        run_dir, trained = train_run(data_dir, weights_dir, args.project, args.run, args.minutes, args.seed, model=args.model,
+                                      expressions=args.expressions)
         print(f"trained {trained}", flush=True)
     swapped = work / "b2b.mp4"
     report = self_swap(clip, run_dir, swapped, "b2b")
@@ -313,6 +316,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=8.0, help="training minutes, both stages")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model", default="", help="03_train's MODEL (default: the CPU default), e.g. slim_sketch")
+    ap.add_argument("--expressions", type=float, default=None, help="03_train's EXPRESSIONS (default: its default)")
     ap.add_argument("--out", default="", help="write the result JSON here")
     ap.add_argument("--reuse", default="", help="a result JSON of an earlier call with the same --work: keep its project "
                     "and trained run, swap and judge again (no training)")

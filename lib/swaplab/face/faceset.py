@@ -1,5 +1,6 @@
-"""A person's face set on disk, as every stage reads it: ``FaceSet`` (the index, the summary, the crops) and
-``load_training_arrays`` (the kept faces as training arrays); building it is 02_align's (``swaplab.align.build``).
+"""A person's face set on disk, as every stage reads it: ``FaceSet`` (the index, the summary, the crops),
+``load_training_arrays`` (the kept faces as training arrays) and ``load_expression_arrays`` (some of them given other
+expressions); building it is 02_align's (``swaplab.align.build``).
 
 On disk, ``data/<project>/<person>/faces/``:
   crops/<source>_<frame:06d>_<face>.jpg  every detected face, aligned, FACE_SIZE px, RGB JPEG q95
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from swaplab.core.files import read_json, write_json
-from swaplab.face import align
+from swaplab.face import align, expression
 from swaplab.face import sketch as drawing
 
 MASK_CHANNELS = 2  # face hull, eyes + brows + mouth; a sketched model's training masks carry its sketch after them
@@ -266,21 +267,54 @@ def load_training_arrays(faces_dir: str | Path, size: int, sketch: bool = False)
     drawn from the landmarks scaled to ``size``; with ``sketch`` two more channels, the face's sketch
     (``swaplab.face.sketch.for_decoder``, for a sketched autoencoder), which the augmentation then moves with the face.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    fs, rows = _kept(faces_dir)
+    return _arrays(fs, [(r, None) for r in rows], size, sketch)
 
-    import cv2
 
+def load_expression_arrays(faces_dir: str | Path, size: int, share: float, seed: int = 0,
+                           sketch: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(images, masks) as ``load_training_arrays``' of ``share`` x N of the kept faces (a random choice, every face at
+    most ``ceil(share)`` times), each given another expression (``swaplab.face.expression.variant``: lids and mouth
+    moved, at the crop's full size before the resize), its masks and sketch drawn from its moved landmarks."""
+    fs, rows = _kept(faces_dir)
+    n = int(round(share * len(rows)))
+    rng = np.random.default_rng(seed)
+    picks = np.concatenate([rng.permutation(len(rows)) for _ in range(-(-n // len(rows)))])[:n] if n else []
+    tri = expression.triangles(np.array([r["landmarks"] for r in rows], np.float64))
+    seeds = rng.integers(0, 2**31, len(picks))
+    return _arrays(fs, [(rows[i], (tri, s)) for i, s in zip(picks, seeds)], size, sketch)
+
+
+def _kept(faces_dir: str | Path) -> tuple["FaceSet", list[dict]]:
     fs = FaceSet(faces_dir, must_exist=False)
     rows = fs.kept()
     if not rows:
         raise FileNotFoundError(fs.why_empty())
-    def one(r):  # cv2 releases the GIL while decoding, so threads overlap the JPEG work
-        img = fs.image(r)
+    return fs, rows
+
+
+def _arrays(fs: "FaceSet", jobs: list, size: int, sketch: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(images, masks) of ``jobs``: (row, None) as the row is, or (row, (triangles, seed)) given another expression."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cv2
+
+    def one(job):  # cv2 releases the GIL while decoding and warping, so threads overlap the work
+        r, expr = job
+        img, points = fs.image(r), np.asarray(r["landmarks"], np.float64)
+        if expr is not None:
+            at = img.shape[0]  # the crop's own size (FACE_SIZE, as the landmarks, unless a face set says otherwise)
+            img, points = expression.variant(img, align.rescale_points(points, fs.face_size, at),
+                                             np.random.default_rng(expr[1]), expr[0])
+            points = align.rescale_points(points, at, fs.face_size)
         if img.shape[0] != size:
             img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
-        points = align.rescale_points(r["landmarks"], fs.face_size, size)  # pixel centres, as the crop
+        points = align.rescale_points(points, fs.face_size, size)  # pixel centres, as the crop
         masks = align.landmark_masks(points, size)
         return img, (np.concatenate([masks, drawing.for_decoder(points[None], size)[0]], -1) if sketch else masks)
+    if not jobs:
+        return (np.zeros((0, size, size, 3), np.uint8),
+                np.zeros((0, size, size, MASK_CHANNELS + (drawing.CHANNELS if sketch else 0)), np.uint8))
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
-        pairs = list(pool.map(one, rows))
+        pairs = list(pool.map(one, jobs))
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])

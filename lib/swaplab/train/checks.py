@@ -83,6 +83,9 @@ def check_numbers(config) -> None:
         raise ValueError(f"PRECISION={config.precision!r}: choose one of {PRECISIONS}")
     if not 0 <= config.ema_momentum < 1:
         raise ValueError(f"EMA_MOMENTUM={config.ema_momentum!r}: use 0 (off) or a momentum in (0, 1), e.g. 0.99")
+    if not 0 <= config.expressions <= 4:
+        raise ValueError(f"EXPRESSIONS={config.expressions!r}: give a share of each face set in [0, 4] to add with other "
+                         "expressions (0.5: half as many again; 0: off)")
     if not 0 <= config.warp_end <= 1:
         raise ValueError(f"WARP_END={config.warp_end!r}: give a share of the starting warp in [0, 1] (1 = constant)")
     if not config.time_budget_min >= 0:

@@ -45,6 +45,7 @@ class TrainConfig(Parameters):
     eyes_mouth_weight: float = 2.0  # eyes and mouth count 1 + this in the MAE
     edge_weight: float = 1.0  # ... + edge_weight * L1 of image gradients (against blur; losses.masked_edges)
     augment: AugmentConfig = field(default_factory=AugmentConfig)  # warp and jitter strengths
+    expressions: float = 0.0  # a share of each face set added again with other lid and mouth positions (face.expression); 0 = off
     # the detail stage (swaplab.model.detail): after the autoencoder, each person's net learns to draw their face at
     # detail_size from the decoder's face, from their own face set at full size
     detail_size: int | None = None  # px: 2x or 4x the model's size; None = 4x (or 2x) as far as the face sets hold; 0 = off

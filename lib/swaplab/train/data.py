@@ -68,6 +68,20 @@ def load_training_data(config):
     return _per_side(config, lambda folder: load_training_arrays(folder, config.image_size, sketch), _concatenated)
 
 
+def with_expressions(config, data):
+    """``data`` (per side (images, masks), from the face sets) with EXPRESSIONS x N more faces of each side appended,
+    given other expressions (``faceset.load_expression_arrays``): what the autoencoder trains on. The previews and the
+    detail stage keep the real faces only (the detail stage pairs them with its own by position)."""
+    from swaplab.face.faceset import load_expression_arrays
+
+    if not config.expressions:
+        return data
+    sketch = MODELS[config.model].sketch
+    extra = _per_side(config, lambda folder: load_expression_arrays(folder, config.image_size, config.expressions,
+                                                                     config.seed, sketch), _concatenated)
+    return tuple((np.concatenate([d[0], e[0]]), np.concatenate([d[1], e[1]])) for d, e in zip(data, extra))
+
+
 def load_detail_data(config):
     """((images_a, masks_a, bank_a), (images_b, masks_b, bank_b)) at DETAIL_SIZE from the face sets, in
     ``load_training_data``'s order; the banks (``exemplars``) hold the same faces with their landmarks."""

@@ -5,7 +5,8 @@ with its parts in the modules beside it:
 
   ``TrainConfig``        every knob of a run (``config.py``), checked by ``validate()`` (``checks.py``) before
                        any slow work
-  data                 ``data.load_training_data`` reads both face sets into memory; ``data.make_dataset``
+  data                 ``data.load_training_data`` reads both face sets into memory (``data.with_expressions``
+                       adds EXPRESSIONS of them with other lid and mouth positions); ``data.make_dataset``
                        shuffles, batches and warps them in the tf.data graph (``augment.augment_batch``)
   the schedule         ``schedule.learning_rate_at`` and ``schedule.warp_at``, functions of the run's progress
   the loop             ``train`` -> ``_train``: build or restore the model, ``model.fit`` with the
@@ -63,7 +64,7 @@ from swaplab.model.models import build_swap_model, flops_per_face
 from swaplab.train import distribute, stopping
 from swaplab.train.checks import face_size
 from swaplab.train.config import TrainConfig
-from swaplab.train.data import load_training_data, make_training_dataset, provenance, say_changes
+from swaplab.train.data import load_training_data, make_training_dataset, provenance, say_changes, with_expressions
 from swaplab.train.detail_stage import fit, spent, stage_seconds, train_detail
 from swaplab.train.hooks import RunCallback, plots
 from swaplab.train.schedule import Schedule, planned_steps
@@ -139,7 +140,8 @@ def _train(config: TrainConfig, callbacks: list, data, strategy, out_dir: Path, 
     out_dir.mkdir(parents=True, exist_ok=True)
     # 3. the input pipeline, resumed at step ``done``; the schedule sets the warp's strength through a variable
     warp = tf.Variable(1.0, trainable=False, dtype=tf.float32, name="warp_strength")
-    ds = make_training_dataset(*data, config.batch_size, config.seed, config.augment, start=done, warp_strength=warp)
+    trained_on = with_expressions(config, data) if from_sets else data  # + faces given other expressions (EXPRESSIONS)
+    ds = make_training_dataset(*trained_on, config.batch_size, config.seed, config.augment, start=done, warp_strength=warp)
     ds = ds.with_options(distribute.shard_by_data())  # several workers: each keeps its share of every global batch
     # 4. the loop: Keras runs SwapModel.train_step LOG_EVERY steps per "epoch", with the hooks around each step;
     #    with a detail stage still to train, the autoencoder gets 1 - DETAIL_SHARE of TIME_BUDGET_MIN
