@@ -18,6 +18,7 @@ from swaplab.model import exemplars, runs
 from swaplab.train import augment, distribute
 from swaplab.train.checks import detail_spec
 from swaplab.train.data import bank, check_unchanged, load_detail_data, provenance, say_changes
+from swaplab.train.guard import CollapseGuard
 from swaplab.train.hooks import RunCallback, picks
 from swaplab.train.schedule import Schedule
 
@@ -69,12 +70,15 @@ def train_detail(config, autoencoder, data, detail_data, strategy, dtype, out_di
                          lambda: runs.save(out_dir, net, config.to_json(), history, stage="detail",
                                            banks=first.pop() if first else None, provenance={"detail": now}),
                           [c for c in callbacks if hasattr(c, "off_clock_s")], label="detail ")
-    hooks = [Schedule(phase, run_cb, None), run_cb, *_detail_plots(config, autoencoder, data, detail_data, {**banks, "a": raw["a"]}, history,
+    schedule = Schedule(phase, run_cb, None)
+    guard = CollapseGuard(run_cb, schedule, label="detail ")
+    hooks = [schedule, run_cb, guard, *_detail_plots(config, autoencoder, data, detail_data, {**banks, "a": raw["a"]}, history,
                                                                       out_dir, run_cb),
              *callbacks]
     started = time.perf_counter()
     fit(net, ds.with_options(distribute.shard_by_data()), phase, done, hooks)
-    return _detail_report(spec, config, done, int(net.optimizer.iterations.numpy()), history, time.perf_counter() - started)
+    return {**_detail_report(spec, config, done, int(net.optimizer.iterations.numpy()), history, time.perf_counter() - started),
+            "collapses": guard.events}
 
 
 FACES_MAX = exemplars.BANK_MAX  # faces per person the detail stage trains on: its pairs' memory does not grow beyond

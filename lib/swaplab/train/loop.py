@@ -17,7 +17,8 @@ with its parts in the modules beside it:
   the hooks            ``schedule.Schedule`` sets the learning rate and warp before each step;
                        ``hooks.RunCallback`` stops at STEPS or TIME_BUDGET_MIN, logs the history,
                        prints progress and checkpoints (``runs.save``, atomic) every SAVE_EVERY
-                       steps and every SAVE_EVERY_MIN minutes; ``viz.LivePlot`` draws previews and
+                       steps and every SAVE_EVERY_MIN minutes; ``guard.CollapseGuard`` puts back the last
+                       good weights at a lower learning rate when the loss collapses; ``viz.LivePlot`` draws previews and
                        the loss every PREVIEW_EVERY steps; ``viz.TensorBoardLog`` logs the same for
                        TensorBoard
   stopping             Ctrl-C (Jupyter's "Interrupt kernel") or SIGTERM while ``train`` runs: the
@@ -66,6 +67,7 @@ from swaplab.train.checks import face_size
 from swaplab.train.config import TrainConfig
 from swaplab.train.data import load_training_data, make_training_dataset, provenance, say_changes, with_expressions
 from swaplab.train.detail_stage import fit, spent, stage_seconds, train_detail
+from swaplab.train.guard import CollapseGuard
 from swaplab.train.hooks import RunCallback, plots
 from swaplab.train.schedule import Schedule, planned_steps
 from swaplab.train.stopping import Interrupted
@@ -149,12 +151,15 @@ def _train(config: TrainConfig, callbacks: list, data, strategy, out_dir: Path, 
     time_before = history[-1]["time_s"] if history else 0.0
     run_cb = RunCallback(phase, history, time_before, lambda: runs.save(out_dir, model, config.to_json(), history, provenance={"autoencoder": loaded}),
                           [c for c in callbacks if hasattr(c, "off_clock_s")])
-    hooks = [Schedule(phase, run_cb, warp), run_cb, *plots(config, data, history, out_dir, run_cb), *callbacks]
+    schedule = Schedule(phase, run_cb, warp)
+    guard = CollapseGuard(run_cb, schedule)  # a collapsed loss goes back to the last good weights, at a lower rate
+    hooks = [schedule, run_cb, guard, *plots(config, data, history, out_dir, run_cb), *callbacks]
     started = time.perf_counter()
     if done < config.steps and not spent(phase, time_before):
         fit(model, ds, phase, done, hooks)
     # 5. the report, then the detail stage in what is left of TIME_BUDGET_MIN (the budget of the run in all)
-    report = _report(config, model, strategy, dtype, done, history, time.perf_counter() - started)
+    report = {**_report(config, model, strategy, dtype, done, history, time.perf_counter() - started),
+              "collapses": guard.events}
     if config.detail_size:
         left = config.time_budget_min - (history[-1]["time_s"] / 60 if history else 0.0)
         report["detail"] = train_detail(config, model, data, detail_data, strategy, dtype, out_dir, left, callbacks,

@@ -47,11 +47,13 @@ def planned_steps(config, first_step: int, step: int, elapsed: float, before: fl
 
 
 class Schedule(keras.callbacks.Callback):
-    """Sets the learning rate and the warp strength before every step from the run's progress."""
+    """Sets the learning rate and the warp strength before every step from the run's progress. ``scale``: a factor on
+    the learning rate (the collapse guard cuts it after a rescue: ``swaplab.train.guard``)."""
 
     def __init__(self, config, run_cb, warp: tf.Variable | None):
         super().__init__()
         self.config, self.run_cb, self.warp = config, run_cb, warp
+        self.scale = 1.0
         self.constant = config.lr_schedule == "constant" and not config.warmup_steps and config.warp_end == 1.0
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -59,7 +61,7 @@ class Schedule(keras.callbacks.Callback):
             return
         step = self.run_cb.step()
         p = run_progress(step, self.run_cb.total_seconds(), self.config)
-        self.model.optimizer.learning_rate.assign(learning_rate_at(step, p, self.config))
+        self.model.optimizer.learning_rate.assign(learning_rate_at(step, p, self.config) * self.scale)
         if self.warp is not None:  # the detail stage has no warp
             self.warp.assign(warp_at(p, self.config))
 
