@@ -106,16 +106,6 @@ def variant(image: np.ndarray, points: np.ndarray, rng: np.random.Generator, tri
 def carry(extra: np.ndarray, src: np.ndarray, dst: np.ndarray, tri: np.ndarray) -> np.ndarray:
     """(K, 2): points ``extra`` of the source face where the mesh (``src`` -> ``dst``, triangles ``tri``) takes them:
     by their barycentric coordinates in the source triangle that holds them (the nearest, where none does)."""
-    v = src[tri]  # (T, 3, 2)
-    e1, e2 = v[:, 1] - v[:, 0], v[:, 2] - v[:, 0]
-    det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-    det = np.where(np.abs(det) < 1e-12, 1e-12, det)
-    out = []
-    for q in np.asarray(extra, np.float64):
-        r = q - v[:, 0]
-        b1 = (r[:, 0] * e2[:, 1] - r[:, 1] * e2[:, 0]) / det
-        b2 = (e1[:, 0] * r[:, 1] - e1[:, 1] * r[:, 0]) / det
-        bary = np.stack([1 - b1 - b2, b1, b2], -1)
-        t = int(np.argmax(bary.min(1)))  # inside: all three >= 0; else the least outside
-        out.append(bary[t] @ dst[tri[t]])
-    return np.asarray(out).reshape(-1, 2)
+    bary = meshwarp.barycentric(np.asarray(extra, np.float64)[:, None], src[tri][None])  # (K, T, 3)
+    t = np.argmax(bary.min(-1), 1)  # inside: all three >= 0; else the least outside
+    return np.einsum("kc,kcd->kd", bary[np.arange(len(t)), t], dst[tri[t]])

@@ -47,6 +47,16 @@ def affine_fit(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return sol.T
 
 
+def barycentric(p: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """(..., 3): the barycentric coordinates of points ``p`` (..., 2) in triangles ``v`` (..., 3, 2) (broadcast)."""
+    e1, e2, r = v[..., 1, :] - v[..., 0, :], v[..., 2, :] - v[..., 0, :], p - v[..., 0, :]
+    det = e1[..., 0] * e2[..., 1] - e1[..., 1] * e2[..., 0]
+    det = np.where(np.abs(det) < 1e-9, 1e-9, det)
+    b1 = (r[..., 0] * e2[..., 1] - r[..., 1] * e2[..., 0]) / det
+    b2 = (e1[..., 0] * r[..., 1] - e1[..., 1] * r[..., 0]) / det
+    return np.stack([1 - b1 - b2, b1, b2], -1)
+
+
 class Mesh:
     """The destination face on a ``grid`` x ``grid`` lattice of a ``size`` px image: per lattice pixel inside the mesh,
     its triangle (drawn in order, ``cv2.fillConvexPoly``) and barycentric coordinates; ``map_from(src)`` is then the
@@ -64,13 +74,10 @@ class Mesh:
         g = self.grid
         self.ids = ids.reshape(g, g)
         inside = ids >= 0
-        v = self.dst[self.tri[np.maximum(ids, 0)]]  # (g^2, 3, 2)
-        e1, e2, r = v[:, 1] - v[:, 0], v[:, 2] - v[:, 0], p - v[:, 0]
-        det = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
-        det = np.where(np.abs(det) < 1e-9, 1e-9, det)
-        b1 = np.clip((r[:, 0] * e2[:, 1] - r[:, 1] * e2[:, 0]) / det, -0.5, 1.5)  # a sliver's edge pixels stay bounded
-        b2 = np.clip((e1[:, 0] * r[:, 1] - e1[:, 1] * r[:, 0]) / det, -0.5, 1.5)
-        self.bary = np.where(inside[:, None], np.stack([1 - b1 - b2, b1, b2], -1), 0.0).reshape(g, g, 3)
+        b = barycentric(p, self.dst[self.tri[np.maximum(ids, 0)]])  # (g^2, 3)
+        b12 = np.clip(b[:, 1:], -0.5, 1.5)  # a sliver's edge pixels stay bounded
+        b = np.concatenate([1 - b12.sum(1, keepdims=True), b12], 1)
+        self.bary = np.where(inside[:, None], b, 0.0).reshape(g, g, 3)
         self.lattice = p.reshape(g, g, 2)
         self._fit = np.linalg.pinv(np.hstack([self.dst, np.ones((len(self.dst), 1))]))  # (3, P): any source's affine
 
